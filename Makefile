@@ -1,0 +1,39 @@
+# Eldonia-Nex Live — the two commands: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.PHONY: run test lint bench services-up services-down clean-data
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $@
+
+## Run the whole system: embedded services (unless DATABASE_URL/REDIS_URL are set),
+## migrations, demo data, Daphne + Celery worker + Celery beat. Ctrl-C stops all.
+run: $(VENV)/.installed
+	$(PY) scripts/run.py
+
+## Run the whole test suite against real PostgreSQL, Redis, Daphne, Celery, nginx-rtmp
+## and Chromium. Pass pytest arguments with ARGS="tests/chat -x".
+test: $(VENV)/.installed
+	$(PY) scripts/services.py run -- scripts/test.sh $(ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.installed
+	$(PY) scripts/services.py run -- scripts/bench.sh
+
+services-up: $(VENV)/.installed
+	@$(PY) scripts/services.py up
+
+services-down: $(VENV)/.installed
+	$(PY) scripts/services.py down
+
+clean-data: services-down
+	rm -rf .data

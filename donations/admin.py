@@ -1,0 +1,41 @@
+from django.contrib import admin
+
+from donations.models import StreamDonation, Transaction
+
+
+@admin.register(StreamDonation)
+class StreamDonationAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "stream",
+        "donor",
+        "amount",
+        "payment_status",
+        "is_anonymous",
+        "created_at",
+    )
+    list_filter = ("payment_status", "is_anonymous")
+    search_fields = ("stream__title", "donor__username", "message")
+    list_select_related = ("stream", "donor")
+    raw_id_fields = ("stream", "donor")
+    readonly_fields = ("payment_status", "amount", "created_at")
+
+
+@admin.register(Transaction)
+class TransactionAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "user",
+        "transaction_type",
+        "amount",
+        "fee_amount",
+        "net_amount",
+        "status",
+        "reference_type",
+        "reference_id",
+        "created_at",
+    )
+    list_filter = ("transaction_type", "status", "reference_type")
+    search_fields = ("user__username", "payment_reference", "description")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)

@@ -1,0 +1,112 @@
+"""``stream_donations`` (seed §2.7.2) and ``transactions`` (seed §2.9.3)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Now
+
+
+class StreamDonation(models.Model):
+    class PaymentStatus(models.TextChoices):
+        PENDING = "pending", "Pending"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    stream = models.ForeignKey(
+        "streams.LiveStream", on_delete=models.CASCADE, related_name="donations"
+    )
+    donor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="donations_given",
+    )
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    message = models.TextField(null=True, blank=True)
+    is_anonymous = models.BooleanField(null=True, default=False, db_default=False)
+    payment_status = models.CharField(
+        max_length=20,
+        null=True,
+        choices=PaymentStatus.choices,
+        default=PaymentStatus.PENDING,
+        db_default=PaymentStatus.PENDING,
+    )
+    created_at = models.DateTimeField(null=True, auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "stream_donations"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(payment_status__in=["pending", "completed", "failed"])
+                | models.Q(payment_status__isnull=True),
+                name="stream_donations_payment_status_check",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Donation {self.pk} of {self.amount} ({self.payment_status})"
+
+
+class Transaction(models.Model):
+    class Type(models.TextChoices):
+        SALE = "sale", "Sale"
+        PURCHASE = "purchase", "Purchase"
+        COMMISSION = "commission", "Commission"
+        WITHDRAWAL = "withdrawal", "Withdrawal"
+        REFUND = "refund", "Refund"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="transactions"
+    )
+    transaction_type = models.CharField(max_length=20, choices=Type.choices)
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    fee_amount = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, default=0, db_default=0
+    )
+    net_amount = models.DecimalField(max_digits=10, decimal_places=2)
+    reference_type = models.CharField(max_length=50, null=True, blank=True)
+    reference_id = models.BigIntegerField(null=True, blank=True)
+    payment_method = models.CharField(max_length=50, null=True, blank=True)
+    payment_reference = models.CharField(max_length=255, null=True, blank=True)
+    status = models.CharField(
+        max_length=20,
+        null=True,
+        choices=Status.choices,
+        default=Status.PENDING,
+        db_default=Status.PENDING,
+    )
+    description = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(null=True, auto_now_add=True, db_default=Now())
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "transactions"
+        indexes = [
+            models.Index(fields=["user"], name="idx_transactions_user"),
+            models.Index(fields=["transaction_type"], name="idx_transactions_type"),
+            models.Index(fields=["created_at"], name="idx_transactions_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    transaction_type__in=["sale", "purchase", "commission", "withdrawal", "refund"]
+                ),
+                name="transactions_transaction_type_check",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "completed", "failed", "cancelled"])
+                | models.Q(status__isnull=True),
+                name="transactions_status_check",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transaction_type} {self.amount} for user {self.user_id}"

@@ -1,0 +1,55 @@
+"""``live_streams`` (seed §2.7.1)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Now
+
+
+class LiveStream(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        LIVE = "live", "Live"
+        ENDED = "ended", "Ended"
+        CANCELLED = "cancelled", "Cancelled"
+
+    streamer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="live_streams"
+    )
+    title = models.CharField(max_length=255)
+    description = models.TextField(null=True, blank=True)
+    stream_key = models.CharField(max_length=255, unique=True)
+    status = models.CharField(
+        max_length=20,
+        null=True,
+        choices=Status.choices,
+        default=Status.SCHEDULED,
+        db_default=Status.SCHEDULED,
+    )
+    scheduled_start = models.DateTimeField(null=True, blank=True)
+    actual_start = models.DateTimeField(null=True, blank=True)
+    actual_end = models.DateTimeField(null=True, blank=True)
+    max_viewers = models.IntegerField(null=True, default=0, db_default=0)
+    total_donations = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, default=0, db_default=0
+    )
+    is_archived = models.BooleanField(null=True, default=False, db_default=False)
+    archive_url = models.CharField(max_length=500, null=True, blank=True)
+    thumbnail_url = models.CharField(max_length=500, null=True, blank=True)
+    settings = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(null=True, auto_now_add=True, db_default=Now())
+    updated_at = models.DateTimeField(null=True, auto_now=True, db_default=Now())
+
+    class Meta:
+        db_table = "live_streams"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["scheduled", "live", "ended", "cancelled"])
+                | models.Q(status__isnull=True),
+                name="live_streams_status_check",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.status})"

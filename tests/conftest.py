@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.support import factories
+from tests.support.servers import daphne
+
+
+class ApiClient(Client):
+    """A browser-like client: session cookie, CSRF enforced, JSON in and out."""
+
+    def __init__(self) -> None:
+        super().__init__(enforce_csrf_checks=True)
+
+    def csrf(self) -> str:
+        self.get("/api/auth/csrf")
+        return self.cookies["csrftoken"].value
+
+    def call(self, method: str, path: str, data: Any = None, *, csrf: bool = True, **extra):
+        headers = extra.pop("headers", {})
+        if csrf and method.upper() not in ("GET", "HEAD", "OPTIONS"):
+            headers["X-CSRFToken"] = self.csrf()
+        body = json.dumps(data) if data is not None else ""
+        return self.generic(
+            method.upper(), path, body, content_type="application/json", headers=headers, **extra
+        )
+
+    def login_as(self, user, password: str = factories.PASSWORD):
+        response = self.call(
+            "POST", "/api/auth/login", {"username": user.username, "password": password}
+        )
+        assert response.status_code == 200, response.content
+        return response
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Create the test database as usual; before it is dropped, end the sessions that
+    async tests left open in worker threads (Django would refuse to drop it)."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+@pytest.fixture
+def api() -> ApiClient:
+    return ApiClient()
+
+
+@pytest.fixture
+def user(db):
+    return factories.make_user()
+
+
+@pytest.fixture
+def log_dir(tmp_path):
+    d = tmp_path / "logs"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def daphne_server(transactional_db, log_dir):
+    """A real Daphne process serving config.asgi:application on a free port."""
+    with daphne(log_dir) as server:
+        yield server
