@@ -9,7 +9,7 @@ ARGS ?=
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet ".[test]"
 	@touch $@
 
 ## Run the whole system: embedded services (unless DATABASE_URL/REDIS_URL are set),
