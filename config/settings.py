@@ -67,6 +67,7 @@ PROJECT_APPS = [
     "chat",
     "donations",
     "gamification",
+    "pages",
 ]
 INSTALLED_APPS += PROJECT_APPS
 

@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/schema", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("", include("pages.urls")),
 ]
 
 handler404 = "core.views.not_found"
