@@ -338,6 +338,12 @@ def _ingest_expired(stream: LiveStream, now: datetime) -> bool:
     return stream.ingest_seen_at <= cutoff
 
 
+def _expiry_reason(stream: LiveStream) -> str:
+    if stream.ingest_client_id is None:
+        return "reconnect grace expired"
+    return "ingest silent longer than the grace period"
+
+
 def do_ingest_publish(*, stream_key: str, client_id: str) -> IngestResult:
     """The ingest server asks whether ``stream_key`` may publish (nginx ``on_publish``)."""
     now = _now()
@@ -349,8 +355,9 @@ def do_ingest_publish(*, stream_key: str, client_id: str) -> IngestResult:
             return _reject(f"stream is {stream.status}", stream)
         if stream.status == Status.LIVE and _ingest_expired(stream, now):
             # Grace ran out before the periodic job noticed: the stream is over.
-            _end(stream, now, reason="reconnect grace expired")
-            return _reject("stream ended: reconnect grace expired", stream)
+            reason = _expiry_reason(stream)
+            _end(stream, now, reason=reason)
+            return _reject(f"stream ended: {reason}", stream)
         if stream.status == Status.LIVE and stream.ingest_client_id not in (None, client_id):
             if not _session_silent(stream, now):
                 # nginx-rtmp #1572: a second publisher on a live key. Keep the first.
@@ -464,12 +471,7 @@ def end_stale_streams(*, now: datetime | None = None) -> list[int]:
             )
             if stream is None or not _ingest_expired(stream, now):
                 continue
-            reason = (
-                "reconnect grace expired"
-                if stream.ingest_client_id is None
-                else "ingest silent longer than the grace period"
-            )
-            _end(stream, now, reason=reason)
+            _end(stream, now, reason=_expiry_reason(stream))
             ended.append(stream_id)
     return ended
 
