@@ -113,7 +113,11 @@ def _callback(kind: str):
             logger.info("ingest %s refused: empty stream key (client %s)", actual_kind, client)
             return _answer(False, srs=srs)
         result = _HANDLERS[actual_kind](stream_key=fields["name"], client_id=client)
-        log = logger.info if result.allowed or actual_kind != PUBLISH else logger.warning
+        if result.allowed:
+            # Heartbeats arrive every few seconds per stream: keep them out of INFO.
+            log = logger.debug if actual_kind == UPDATE else logger.info
+        else:
+            log = logger.warning if actual_kind == PUBLISH else logger.info
         log(
             "ingest %s %s: %s (stream %s, client %s, addr %s)",
             actual_kind,

@@ -103,7 +103,8 @@ def _broadcast_ingest(stream: LiveStream, *, connected: bool) -> None:
 def _enqueue_settle(stream_id: int) -> None:
     from streams import tasks  # tasks import this module
 
-    transaction.on_commit(lambda: tasks.settle_stream.delay(stream_id))
+    # robust: the stream has ended either way; a broker hiccup is logged, not raised.
+    transaction.on_commit(lambda: tasks.settle_stream.delay(stream_id), robust=True)
 
 
 # --------------------------------------------------------------------------- create / update
@@ -177,26 +178,30 @@ _UNSET = object()
 def check_update_stream(
     *, user: User, stream_id: int, title: object = _UNSET, description: object = _UNSET
 ) -> LiveStream:
-    fields: dict[str, object] = {}
-    if title is not _UNSET:
-        fields["title"] = _clean_title(title)
-    if description is not _UNSET:
-        fields["description"] = _clean_description(description)
-    return do_update_stream(user=user, stream_id=stream_id, **fields)
+    return do_update_stream(
+        user=user,
+        stream_id=stream_id,
+        title=None if title is _UNSET else _clean_title(title),
+        description=_UNSET if description is _UNSET else _clean_description(description),
+    )
 
 
 def do_update_stream(
-    *, user: User | None, stream_id: int, title: str | None = None, **fields: object
+    *,
+    user: User | None,
+    stream_id: int,
+    title: str | None = None,
+    description: str | object | None = _UNSET,
 ) -> LiveStream:
-    """Change title and/or description (``description`` may be set to ``None``)."""
+    """Change the title and/or the description (``description=None`` clears it)."""
     with transaction.atomic():
         stream = _locked(stream_id, user)
         changed = []
         if title is not None and title != stream.title:
             stream.title = title
             changed.append("title")
-        if "description" in fields and fields["description"] != stream.description:
-            stream.description = fields["description"]  # type: ignore[assignment]
+        if description is not _UNSET and description != stream.description:
+            stream.description = description  # type: ignore[assignment]
             changed.append("description")
         if changed:
             stream.save(update_fields=[*changed, "updated_at"])

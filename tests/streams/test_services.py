@@ -169,3 +169,20 @@ def test_settle_leaves_missing_and_live_streams_alone():
     assert services.settle_stream(stream_id=live.id) is None
     live.refresh_from_db()
     assert live.status == LIVE and live.actual_end is None
+
+
+def test_update_of_the_title_alone_keeps_the_description_and_null_clears_it():
+    stream = make_stream(title="T", description="Keep me")
+    services.check_update_stream(user=stream.streamer, stream_id=stream.id, title="T2")
+    stream.refresh_from_db()
+    assert (stream.title, stream.description) == ("T2", "Keep me")
+    services.check_update_stream(user=stream.streamer, stream_id=stream.id, description=None)
+    stream.refresh_from_db()
+    assert stream.description is None and stream.title == "T2"
+
+
+def test_an_unchanged_update_broadcasts_nothing():
+    stream = make_stream(title="Same")
+    with capture_events() as sent:
+        services.check_update_stream(user=stream.streamer, stream_id=stream.id, title="Same")
+    assert sent == []
