@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from decimal import Decimal
 
@@ -112,7 +113,8 @@ def test_unknown_stream_is_404(api, owner):
     assert api.call("POST", "/api/streams/999999/start").status_code == 404
 
 
-def test_owner_reads_and_rotates_the_key_uncached(api, owner, settings):
+def test_owner_reads_and_rotates_the_key_uncached(api, owner, settings, caplog):
+    caplog.set_level(logging.DEBUG)
     settings.INGEST_RTMP_URL = "rtmp://live.example/live"
     stream = make_stream(streamer=owner)
     response = api.get(f"/api/streams/{stream.id}/key")
@@ -125,6 +127,7 @@ def test_owner_reads_and_rotates_the_key_uncached(api, owner, settings):
     rotated = api.call("POST", f"/api/streams/{stream.id}/key/rotate").json()
     assert rotated["stream_key"] != stream.stream_key and len(rotated["stream_key"]) >= 32
     assert api.get(f"/api/streams/{stream.id}/key").json()["stream_key"] == rotated["stream_key"]
+    assert stream.stream_key not in caplog.text and rotated["stream_key"] not in caplog.text
 
 
 def test_key_rotation_while_live_is_409(api, owner):
