@@ -212,6 +212,10 @@ PLAYBACK_URL_TEMPLATE = (
     env("PLAYBACK_URL_TEMPLATE", "http://127.0.0.1:8080/hls/{stream_id}.m3u8") or ""
 )
 STREAM_RECONNECT_GRACE_SECONDS = env_int("STREAM_RECONNECT_GRACE_SECONDS", 90)
+# How often the ingest server sends its update callback (nginx-rtmp
+# ``notify_update_timeout``); a publisher not heard of for two of these may be replaced
+# by a new publish of the same key (a zombie session after an unclean drop).
+INGEST_UPDATE_INTERVAL_SECONDS = env_int("INGEST_UPDATE_INTERVAL_SECONDS", 30)
 
 # --------------------------------------------------------------------------- Logging
 

@@ -8,6 +8,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/schema", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/", include("accounts.urls")),
+    path("api/", include("streams.urls")),
+    path("ingest/", include("streams.ingest")),
     path("admin/", admin.site.urls),
     path("", include("pages.urls")),
 ]

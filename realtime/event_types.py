@@ -18,3 +18,8 @@ def error(code: str, message: str, retry_after: int | None = None) -> dict[str, 
 
 def pong() -> dict[str, Any]:
     return {"type": "pong"}
+
+
+def ingest(connected: bool) -> dict[str, Any]:
+    """Dashboard only: whether the ingest server currently has a publisher (OBS)."""
+    return {"type": "ingest", "connected": connected}

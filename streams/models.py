@@ -41,6 +41,15 @@ class LiveStream(models.Model):
     created_at = models.DateTimeField(null=True, auto_now_add=True, db_default=Now())
     updated_at = models.DateTimeField(null=True, auto_now=True, db_default=Now())
 
+    # The project's own columns (nullable, so the rest of the platform can ignore them):
+    # which ingest session currently publishes this stream, and when the ingest server
+    # last spoke about it. ``ingest_seen_at`` stays NULL for a stream the owner started
+    # by hand that never received a publish.
+    ingest_client_id = models.CharField(max_length=64, null=True, blank=True)
+    ingest_seen_at = models.DateTimeField(null=True, blank=True)
+    # When the publisher went away (publish_done); the reconnect grace starts here.
+    ingest_done_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         db_table = "live_streams"
         constraints = [

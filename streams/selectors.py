@@ -2,8 +2,67 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from streams.models import LiveStream
 
 
 def get_stream(stream_id: int) -> LiveStream | None:
     return LiveStream.objects.select_related("streamer").filter(id=stream_id).first()
+
+
+def list_streams(*, status: str | None = None, streamer_id: int | None = None):
+    """Public listing, newest first (live streams: most recently started first)."""
+    qs = LiveStream.objects.select_related("streamer")
+    if status:
+        qs = qs.filter(status=status)
+    if streamer_id is not None:
+        qs = qs.filter(streamer_id=streamer_id)
+    if status == LiveStream.Status.LIVE:
+        return qs.order_by("-actual_start", "-id")
+    return qs.order_by("-created_at", "-id")
+
+
+def chat_message_count(stream_id: int) -> int:
+    """Chat messages of a stream, once the chat app has its message model."""
+    from django.apps import apps
+
+    try:
+        model = apps.get_model("chat", "ChatMessage")
+    except LookupError:
+        return 0
+    return model.objects.filter(stream_id=stream_id).count()
+
+
+def stream_stats(stream: LiveStream, *, now=None) -> dict:
+    """What the owner sees after (or during) a stream (SPEC §5 stats)."""
+    from decimal import Decimal
+
+    from django.db.models import Count, Sum
+    from django.utils import timezone
+
+    from donations.models import StreamDonation
+    from gamification.models import UserExpLog
+
+    now = now or timezone.now()
+    duration = 0
+    if stream.actual_start is not None:
+        end = stream.actual_end or now
+        duration = max(0, int((end - stream.actual_start).total_seconds()))
+    donations = StreamDonation.objects.filter(
+        stream_id=stream.id, payment_status=StreamDonation.PaymentStatus.COMPLETED
+    ).aggregate(total=Sum("amount"), count=Count("id"))
+    exp = UserExpLog.objects.filter(
+        user_id=stream.streamer_id, reference_type="live_stream", reference_id=stream.id
+    ).aggregate(total=Sum("exp_gained"))
+    return {
+        "stream_id": stream.id,
+        "status": stream.status,
+        "duration_seconds": duration,
+        "peak_viewers": stream.max_viewers or 0,
+        "donation_total": f"{donations['total'] or Decimal('0'):.2f}",
+        "donation_count": donations["count"] or 0,
+        "currency": settings.DONATION_CURRENCY,
+        "chat_message_count": chat_message_count(stream.id),
+        "exp_earned": exp["total"] or 0,
+    }

@@ -30,3 +30,28 @@ def public_stream(stream: LiveStream, *, viewer_count: int = 0) -> dict[str, Any
         "currency": settings.DONATION_CURRENCY,
         "created_at": _iso(stream.created_at),
     }
+
+
+def owner_stream(stream: LiveStream, *, viewer_count: int = 0) -> dict[str, Any]:
+    """The owner's view: the public stream plus the ingest status. Still no key."""
+    reconnect_deadline = None
+    if stream.status == LiveStream.Status.LIVE and stream.ingest_done_at is not None:
+        from datetime import timedelta
+
+        reconnect_deadline = stream.ingest_done_at + timedelta(
+            seconds=settings.STREAM_RECONNECT_GRACE_SECONDS
+        )
+    return {
+        **public_stream(stream, viewer_count=viewer_count),
+        "ingest": {
+            "connected": stream.ingest_client_id is not None,
+            "last_seen_at": _iso(stream.ingest_seen_at),
+            "reconnect_deadline": _iso(reconnect_deadline),
+        },
+        "ingest_url": settings.INGEST_RTMP_URL,
+    }
+
+
+def stream_key_payload(stream: LiveStream) -> dict[str, Any]:
+    """``GET /api/streams/{id}/key``: the only payload that carries the key."""
+    return {"stream_key": stream.stream_key, "ingest_url": settings.INGEST_RTMP_URL}

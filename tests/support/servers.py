@@ -154,3 +154,46 @@ def daphne(log_dir: Path, **env: str) -> Iterator[DaphneServer]:
         yield server
     finally:
         server.stop()
+
+
+class CeleryWorker(ManagedProcess):
+    """A real Celery worker (solo pool) on the test run's broker and database."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str] | None = None, name: str = "celery"):
+        super().__init__(
+            name,
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-l", "INFO"],
+            env or subprocess_env(),
+            log_dir,
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited:\n{self.log()}")
+            if " ready." in self.log():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.log()}")
+
+    def wait_for_log(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            log = self.log()
+            if text in log:
+                return log
+            if not self.alive():
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} not in the {self.name} log:\n{self.log()}")
+
+
+@contextmanager
+def celery_worker(log_dir: Path, **env: str) -> Iterator[CeleryWorker]:
+    worker = CeleryWorker(log_dir, subprocess_env(**env))
+    try:
+        yield worker
+    finally:
+        worker.stop()

@@ -13,8 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from streams.keys import new_stream_key
 from streams.models import LiveStream
+from streams.services import do_create_stream
 
 CREDENTIALS_FILE = Path(settings.BASE_DIR) / ".data" / "demo-credentials.json"
 
@@ -46,11 +46,10 @@ class Command(BaseCommand):
                     creds[username] = password
             streamer = User.objects.get(username="streamer")
             if not LiveStream.objects.filter(streamer=streamer).exists():
-                LiveStream.objects.create(
+                do_create_stream(
                     streamer=streamer,
                     title="Demo stream",
                     description="Created by make run.",
-                    stream_key=new_stream_key(),
                     scheduled_start=timezone.now() + timedelta(minutes=10),
                 )
         CREDENTIALS_FILE.write_text(json.dumps(creds))

@@ -1,0 +1,504 @@
+"""Every change to a stream: the lifecycle state machine and the ingest callbacks.
+
+States (seed): ``scheduled → live → ended`` and ``scheduled → cancelled``. Each
+``do_*`` runs in one transaction holding the stream's row lock; illegal moves raise
+``InvalidTransition`` (409 ``invalid_transition``). Events and Celery enqueues leave
+only after commit.
+
+The stream key is a secret: nothing here ever puts it in a log line, an exception
+message or an event.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core.exceptions import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from realtime import event_types, groups
+from realtime.events import send_event_on_commit
+from streams.keys import keys_match, new_stream_key
+from streams.models import LiveStream
+from streams.serializers import public_stream
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+logger = logging.getLogger(__name__)
+
+Status = LiveStream.Status
+
+TITLE_MAX = 255
+DESCRIPTION_MAX = 5000
+
+# The only legal moves of the state machine.
+TRANSITIONS: dict[str, set[str]] = {
+    Status.SCHEDULED: {Status.LIVE, Status.CANCELLED},
+    Status.LIVE: {Status.ENDED},
+    Status.ENDED: set(),
+    Status.CANCELLED: set(),
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _now() -> datetime:
+    return timezone.now()
+
+
+def _grace() -> timedelta:
+    return timedelta(seconds=settings.STREAM_RECONNECT_GRACE_SECONDS)
+
+
+def _locked(stream_id: int, user: User | None) -> LiveStream:
+    """The stream's row, locked; the caller is inside ``transaction.atomic()``.
+
+    ``user`` is the acting owner (checked); ``None`` means a trusted system caller.
+    """
+    stream = (
+        LiveStream.objects.select_for_update(of=("self",))
+        .select_related("streamer")
+        .filter(id=stream_id)
+        .first()
+    )
+    if stream is None:
+        raise NotFound("Stream not found.")
+    if user is not None and stream.streamer_id != user.id:
+        raise Forbidden("Only the stream's owner may do this.")
+    return stream
+
+
+def _check_transition(stream: LiveStream, target: str) -> None:
+    if target not in TRANSITIONS.get(stream.status or "", set()):
+        raise InvalidTransition(
+            f"A {stream.status} stream cannot become {target}.",
+            extra={"status": stream.status},
+        )
+
+
+def _broadcast_state(stream: LiveStream) -> None:
+    send_event_on_commit(
+        [
+            groups.stream_room(stream.id),
+            groups.stream_dashboard(stream.id),
+            groups.streamer_overlays(stream.streamer_id),
+        ],
+        event_types.stream_state(public_stream(stream)),
+    )
+
+
+def _broadcast_ingest(stream: LiveStream, *, connected: bool) -> None:
+    send_event_on_commit(groups.stream_dashboard(stream.id), event_types.ingest(connected))
+
+
+def _enqueue_settle(stream_id: int) -> None:
+    from streams import tasks  # tasks import this module
+
+    # robust: the stream has ended either way; a broker hiccup is logged, not raised.
+    transaction.on_commit(lambda: tasks.settle_stream.delay(stream_id), robust=True)
+
+
+# --------------------------------------------------------------------------- create / update
+
+
+def _clean_title(title: object) -> str:
+    if not isinstance(title, str) or not title.strip():
+        raise ValidationFailed("title: give the stream a title.", extra={"field": "title"})
+    title = title.strip()
+    if len(title) > TITLE_MAX:
+        raise ValidationFailed(f"title: at most {TITLE_MAX} characters.", extra={"field": "title"})
+    return title
+
+
+def _clean_description(description: object) -> str | None:
+    if description is None:
+        return None
+    if not isinstance(description, str):
+        raise ValidationFailed("description: must be text.", extra={"field": "description"})
+    if len(description) > DESCRIPTION_MAX:
+        raise ValidationFailed(
+            f"description: at most {DESCRIPTION_MAX} characters.",
+            extra={"field": "description"},
+        )
+    return description.strip() or None
+
+
+def check_create_stream(
+    *,
+    streamer: User,
+    title: object,
+    description: object = None,
+    scheduled_start: datetime | None = None,
+) -> LiveStream:
+    if scheduled_start is not None and timezone.is_naive(scheduled_start):
+        raise ValidationFailed(
+            "scheduled_start: include a time zone (ISO 8601, e.g. 2026-01-01T20:00:00Z).",
+            extra={"field": "scheduled_start"},
+        )
+    return do_create_stream(
+        streamer=streamer,
+        title=_clean_title(title),
+        description=_clean_description(description),
+        scheduled_start=scheduled_start,
+    )
+
+
+def do_create_stream(
+    *,
+    streamer: User,
+    title: str,
+    description: str | None = None,
+    scheduled_start: datetime | None = None,
+) -> LiveStream:
+    with transaction.atomic():
+        stream = LiveStream.objects.create(
+            streamer=streamer,
+            title=title,
+            description=description,
+            scheduled_start=scheduled_start,
+            stream_key=new_stream_key(),
+            status=Status.SCHEDULED,
+        )
+    logger.info("stream %s created by user %s", stream.id, streamer.id)
+    return stream
+
+
+_UNSET = object()
+
+
+def check_update_stream(
+    *, user: User, stream_id: int, title: object = _UNSET, description: object = _UNSET
+) -> LiveStream:
+    return do_update_stream(
+        user=user,
+        stream_id=stream_id,
+        title=None if title is _UNSET else _clean_title(title),
+        description=_UNSET if description is _UNSET else _clean_description(description),
+    )
+
+
+def do_update_stream(
+    *,
+    user: User | None,
+    stream_id: int,
+    title: str | None = None,
+    description: str | object | None = _UNSET,
+) -> LiveStream:
+    """Change the title and/or the description (``description=None`` clears it)."""
+    with transaction.atomic():
+        stream = _locked(stream_id, user)
+        changed = []
+        if title is not None and title != stream.title:
+            stream.title = title
+            changed.append("title")
+        if description is not _UNSET and description != stream.description:
+            stream.description = description  # type: ignore[assignment]
+            changed.append("description")
+        if changed:
+            stream.save(update_fields=[*changed, "updated_at"])
+            _broadcast_state(stream)
+    return stream
+
+
+# --------------------------------------------------------------------------- state machine
+
+
+def _go_live(stream: LiveStream, now: datetime) -> None:
+    """Caller holds the row lock and has checked the transition."""
+    stream.status = Status.LIVE
+    if stream.actual_start is None:  # set once, never moved by a resume
+        stream.actual_start = now
+
+
+def do_go_live(*, stream_id: int, user: User | None = None) -> LiveStream:
+    """The owner's "start" button: live without an ingest publish (yet)."""
+    with transaction.atomic():
+        stream = _locked(stream_id, user)
+        _check_transition(stream, Status.LIVE)
+        _go_live(stream, _now())
+        stream.save(update_fields=["status", "actual_start", "updated_at"])
+        _broadcast_state(stream)
+    logger.info("stream %s live (started by hand)", stream.id)
+    return stream
+
+
+def _end(stream: LiveStream, now: datetime, *, reason: str) -> None:
+    """Caller holds the row lock and has checked the transition."""
+    stream.status = Status.ENDED
+    stream.actual_end = now
+    was_connected = stream.ingest_client_id is not None
+    stream.ingest_client_id = None
+    stream.save(
+        update_fields=["status", "actual_end", "ingest_client_id", "updated_at"],
+    )
+    _broadcast_state(stream)
+    if was_connected:
+        # The publisher gets kicked at its next update callback (403).
+        _broadcast_ingest(stream, connected=False)
+    _enqueue_settle(stream.id)
+    logger.info("stream %s ended (%s)", stream.id, reason)
+
+
+def do_end_stream(*, stream_id: int, user: User | None = None, reason: str = "owner") -> LiveStream:
+    with transaction.atomic():
+        stream = _locked(stream_id, user)
+        _check_transition(stream, Status.ENDED)
+        _end(stream, _now(), reason=reason)
+    return stream
+
+
+def do_cancel_stream(*, stream_id: int, user: User | None = None) -> LiveStream:
+    with transaction.atomic():
+        stream = _locked(stream_id, user)
+        _check_transition(stream, Status.CANCELLED)
+        stream.status = Status.CANCELLED
+        stream.save(update_fields=["status", "updated_at"])
+        _broadcast_state(stream)
+    logger.info("stream %s cancelled", stream.id)
+    return stream
+
+
+def do_rotate_stream_key(*, stream_id: int, user: User | None = None) -> LiveStream:
+    """A new key; the old one stops working at once. Not while live (OBS is using it)."""
+    with transaction.atomic():
+        stream = _locked(stream_id, user)
+        if stream.status == Status.LIVE:
+            raise InvalidTransition(
+                "The stream key cannot be rotated while the stream is live.",
+                extra={"status": stream.status},
+            )
+        stream.stream_key = new_stream_key()
+        stream.save(update_fields=["stream_key", "updated_at"])
+    logger.info("stream %s key rotated", stream.id)
+    return stream
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+class IngestVerdict(enum.Enum):
+    ALLOW = "allow"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    verdict: IngestVerdict
+    reason: str
+    stream_id: int | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict is IngestVerdict.ALLOW
+
+
+def _allow(reason: str, stream: LiveStream | None = None) -> IngestResult:
+    return IngestResult(IngestVerdict.ALLOW, reason, stream.id if stream else None)
+
+
+def _reject(reason: str, stream: LiveStream | None = None) -> IngestResult:
+    return IngestResult(IngestVerdict.REJECT, reason, stream.id if stream else None)
+
+
+def _locked_by_key(stream_key: str) -> LiveStream | None:
+    """The stream whose key is ``stream_key``, locked; ``None`` if there is none.
+
+    The index lookup finds the candidate; the final comparison is constant-time.
+    """
+    if not stream_key:
+        return None
+    stream = (
+        LiveStream.objects.select_for_update(of=("self",))
+        .select_related("streamer")
+        .filter(stream_key=stream_key)
+        .first()
+    )
+    if stream is None or not keys_match(stream_key, stream.stream_key):
+        return None
+    return stream
+
+
+def _session_silent(stream: LiveStream, now: datetime) -> bool:
+    """The active publisher has missed two update callbacks (a zombie session)."""
+    window = timedelta(seconds=2 * settings.INGEST_UPDATE_INTERVAL_SECONDS + 5)
+    return stream.ingest_seen_at is None or stream.ingest_seen_at < now - window
+
+
+def _ingest_expired(stream: LiveStream, now: datetime) -> bool:
+    """An ingest-driven live stream whose grace ran out (caller holds the lock)."""
+    if stream.status != Status.LIVE or stream.ingest_seen_at is None:
+        return False  # not live, or started by hand and never published: owner ends it
+    cutoff = now - _grace()
+    if stream.ingest_client_id is None:
+        return stream.ingest_done_at is not None and stream.ingest_done_at <= cutoff
+    return stream.ingest_seen_at <= cutoff
+
+
+def _expiry_reason(stream: LiveStream) -> str:
+    if stream.ingest_client_id is None:
+        return "reconnect grace expired"
+    return "ingest silent longer than the grace period"
+
+
+def do_ingest_publish(*, stream_key: str, client_id: str) -> IngestResult:
+    """The ingest server asks whether ``stream_key`` may publish (nginx ``on_publish``)."""
+    now = _now()
+    with transaction.atomic():
+        stream = _locked_by_key(stream_key)
+        if stream is None:
+            return _reject("unknown stream key")
+        if stream.status in (Status.ENDED, Status.CANCELLED):
+            return _reject(f"stream is {stream.status}", stream)
+        if stream.status == Status.LIVE and _ingest_expired(stream, now):
+            # Grace ran out before the periodic job noticed: the stream is over.
+            reason = _expiry_reason(stream)
+            _end(stream, now, reason=reason)
+            return _reject(f"stream ended: {reason}", stream)
+        if stream.status == Status.LIVE and stream.ingest_client_id not in (None, client_id):
+            if not _session_silent(stream, now):
+                # nginx-rtmp #1572: a second publisher on a live key. Keep the first.
+                return _reject("stream already has a publisher", stream)
+            logger.info("stream %s: replacing a silent ingest session", stream.id)
+        resumed = stream.status == Status.LIVE
+        was_connected = stream.ingest_client_id is not None
+        if stream.status == Status.SCHEDULED:
+            _go_live(stream, now)
+        stream.ingest_client_id = client_id
+        stream.ingest_seen_at = now
+        stream.ingest_done_at = None
+        stream.save(
+            update_fields=[
+                "status",
+                "actual_start",
+                "ingest_client_id",
+                "ingest_seen_at",
+                "ingest_done_at",
+                "updated_at",
+            ]
+        )
+        if not resumed:
+            _broadcast_state(stream)
+        if not was_connected:
+            _broadcast_ingest(stream, connected=True)
+    logger.info(
+        "stream %s: ingest publish accepted (client %s, %s)",
+        stream.id,
+        client_id,
+        "resumed" if resumed else "went live",
+    )
+    return _allow("resumed" if resumed else "live", stream)
+
+
+def do_ingest_publish_done(*, stream_key: str, client_id: str) -> IngestResult:
+    """The publisher went away (nginx ``on_publish_done``): start the reconnect grace.
+
+    Only the active session counts: the done of a rejected duplicate session, or a
+    late one of an older session, changes nothing.
+    """
+    now = _now()
+    with transaction.atomic():
+        stream = _locked_by_key(stream_key)
+        if stream is None:
+            return _reject("unknown stream key")
+        if stream.status in (Status.ENDED, Status.CANCELLED):
+            return _reject(f"stream is {stream.status}", stream)
+        if stream.status != Status.LIVE or stream.ingest_client_id != client_id:
+            return _allow("not the active publisher: ignored", stream)
+        stream.ingest_client_id = None
+        stream.ingest_seen_at = now
+        stream.ingest_done_at = now
+        stream.save(
+            update_fields=["ingest_client_id", "ingest_seen_at", "ingest_done_at", "updated_at"]
+        )
+        _broadcast_ingest(stream, connected=False)
+        if settings.STREAM_RECONNECT_GRACE_SECONDS <= 0:
+            _end(stream, now, reason="publisher left, no reconnect grace")
+            return _allow("ended", stream)
+    logger.info("stream %s: publisher left; reconnect grace started", stream.id)
+    return _allow("grace started", stream)
+
+
+def do_ingest_update(*, stream_key: str, client_id: str) -> IngestResult:
+    """Heartbeat of a publisher (nginx ``on_update``). Rejecting it kicks the publisher:
+    that is how ending the stream on the dashboard disconnects OBS."""
+    now = _now()
+    with transaction.atomic():
+        stream = _locked_by_key(stream_key)
+        if stream is None:
+            return _reject("unknown stream key")
+        if stream.status != Status.LIVE:
+            return _reject(f"stream is {stream.status}", stream)
+        if _ingest_expired(stream, now):
+            _end(stream, now, reason="ingest silent longer than the grace period")
+            return _reject("stream ended: ingest silent", stream)
+        if stream.ingest_client_id != client_id:
+            return _reject("not the active publisher", stream)
+        stream.ingest_seen_at = now
+        stream.save(update_fields=["ingest_seen_at"])
+    return _allow("heartbeat", stream)
+
+
+# --------------------------------------------------------------------------- periodic / settle
+
+
+def end_stale_streams(*, now: datetime | None = None) -> list[int]:
+    """End ingest-driven live streams whose reconnect grace ran out, or whose ingest
+    server went silent for longer than the grace period. Streams started by hand
+    without any publish are left to their owner. Safe to run concurrently: each
+    candidate is re-checked under its row lock."""
+    now = now or _now()
+    cutoff = now - _grace()
+    candidates = list(
+        LiveStream.objects.filter(status=Status.LIVE, ingest_seen_at__isnull=False)
+        .filter(
+            Q(ingest_client_id__isnull=True, ingest_done_at__lte=cutoff)
+            | Q(ingest_client_id__isnull=False, ingest_seen_at__lte=cutoff)
+        )
+        .values_list("id", flat=True)
+    )
+    ended = []
+    for stream_id in candidates:
+        with transaction.atomic():
+            stream = (
+                LiveStream.objects.select_for_update(of=("self",), skip_locked=True)
+                .select_related("streamer")
+                .filter(id=stream_id)
+                .first()
+            )
+            if stream is None or not _ingest_expired(stream, now):
+                continue
+            _end(stream, now, reason=_expiry_reason(stream))
+            ended.append(stream_id)
+    return ended
+
+
+def settle_stream(*, stream_id: int) -> dict[str, object] | None:
+    """Final bookkeeping of an ended stream (run by ``streams.tasks.settle_stream``).
+
+    Idempotent; a missing or not-ended stream is left alone. The lifecycle part makes
+    sure ``actual_end`` is set; EXP and peak settlement hook in here.
+    """
+    with transaction.atomic():
+        stream = (
+            LiveStream.objects.select_for_update(of=("self",))
+            .filter(id=stream_id, status=Status.ENDED)
+            .first()
+        )
+        if stream is None:
+            return None
+        if stream.actual_end is None:
+            stream.actual_end = _now()
+            stream.save(update_fields=["actual_end", "updated_at"])
+    return {
+        "stream_id": stream.id,
+        "actual_end": stream.actual_end.isoformat() if stream.actual_end else None,
+    }
