@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
+import uuid
 from pathlib import Path
 
 import psycopg
+import pytest
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -21,7 +24,18 @@ def test_urls_from_the_environment_start_nothing(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_embedded_servers_start_once_are_reused_and_stop(tmp_path):
+@pytest.fixture
+def data_dir():
+    """A data dir inside the checkout's .data/: the PostgreSQL server runs as its own
+    system user, which must be able to reach the directory (pytest's tmp dirs are 0700)."""
+    path = services.DEFAULT_DATA_DIR / "test-runs" / uuid.uuid4().hex[:8]
+    path.mkdir(parents=True)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_embedded_servers_start_once_are_reused_and_stop(data_dir):
+    tmp_path = data_dir
     first = services.ensure_services({}, data_dir=tmp_path)
     try:
         assert sorted(first.started) == ["postgres", "redis"]
