@@ -1,0 +1,107 @@
+"""The dashboard and watch pages in a real headless Chromium against a real Daphne."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from streams.models import LiveStream
+from streams.services import do_go_live
+from tests.support.browser import WAIT_MS, chromium
+from tests.support.factories import PASSWORD, make_stream, make_user
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+XSS = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+
+
+def log_in(page, username: str) -> None:
+    page.fill("#auth-form input[name=username]", username)
+    page.fill("#auth-form input[name=password]", PASSWORD)
+    page.click("#login-button")
+
+
+def test_streamer_creates_a_stream_reveals_the_key_goes_live_and_ends(daphne_server):
+    streamer = make_user("streamer1", display_name="Streamer One")
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{daphne_server.http_url}/dashboard/")
+        page.wait_for_selector("#auth-form", timeout=WAIT_MS)
+        log_in(page, "streamer1")
+        page.wait_for_selector("#app:not([hidden])", timeout=WAIT_MS)
+        assert page.text_content("#me-name") == "Streamer One"
+
+        page.fill("#new-title", XSS)
+        page.click("#create-stream")
+        page.wait_for_selector("#stream-panel:not([hidden])", timeout=WAIT_MS)
+        assert page.text_content("#panel-title") == XSS  # shown as text
+        stream = LiveStream.objects.get(streamer=streamer)
+        assert page.text_content("#panel-status") == "scheduled"
+        assert stream.stream_key not in page.content()  # hidden until asked for
+
+        page.click("#key-show")
+        page.wait_for_function(
+            "document.getElementById('stream-key').textContent.length > 30", timeout=WAIT_MS
+        )
+        assert page.text_content("#stream-key") == stream.stream_key
+
+        page.click("#btn-start")
+        page.wait_for_function(
+            "document.getElementById('panel-status').textContent === 'live'", timeout=WAIT_MS
+        )
+        page.click("#btn-end")
+        page.wait_for_function(
+            "document.getElementById('panel-status').textContent === 'ended'", timeout=WAIT_MS
+        )
+        assert page.evaluate("window.__pwned") is None
+    stream.refresh_from_db()
+    assert stream.status == "ended" and stream.actual_start and stream.actual_end
+
+
+def test_a_wrong_password_shows_the_error_and_keeps_the_form(daphne_server):
+    make_user("streamer2")
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{daphne_server.http_url}/dashboard/")
+        page.wait_for_selector("#auth-form", timeout=WAIT_MS)
+        page.fill("#auth-form input[name=username]", "streamer2")
+        page.fill("#auth-form input[name=password]", "not-the-password")
+        page.click("#login-button")
+        page.wait_for_function(
+            "document.getElementById('auth-error').textContent.length > 0", timeout=WAIT_MS
+        )
+        assert "Wrong username or password" in page.text_content("#auth-error")
+        assert page.is_hidden("#app")
+
+
+def test_the_watch_page_shows_the_stream_and_follows_its_state(daphne_server):
+    streamer = make_user("streamer3", display_name=XSS)
+    stream = make_stream(streamer, title="Cooking " + XSS, description=XSS)
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{daphne_server.http_url}/streams/{stream.id}/")
+        page.wait_for_function(
+            "document.getElementById('stream-status').textContent === 'scheduled'",
+            timeout=WAIT_MS,
+        )
+        assert page.text_content("#stream-title") == "Cooking " + XSS
+        assert page.text_content("#streamer-name") == XSS
+        assert page.text_content("#stream-description") == XSS
+        assert page.is_disabled("#donate-button")
+
+        # The streamer presses "start" elsewhere (another thread: this one runs
+        # Playwright's event loop, and events are published synchronously).
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(do_go_live, stream_id=stream.id).result()
+        page.wait_for_function(
+            "document.getElementById('stream-status').textContent === 'live'", timeout=WAIT_MS
+        )
+        assert page.is_enabled("#donate-button")
+        assert page.evaluate("window.__pwned") is None
+
+
+def test_an_unknown_stream_page_is_a_404(daphne_server):
+    import httpx
+
+    assert httpx.get(f"{daphne_server.http_url}/streams/987654/").status_code == 404
