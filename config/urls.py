@@ -8,6 +8,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/schema", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/", include("accounts.urls")),
+    path("api/", include("donations.urls")),
+    path("", include("donations.page_urls")),
     path("admin/", admin.site.urls),
 ]
 
