@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class DonationsConfig(AppConfig):
     name = "donations"
     verbose_name = "Donations"
+
+    def ready(self) -> None:
+        from donations.log_redaction import install_access_log_redaction
+
+        install_access_log_redaction()
