@@ -33,14 +33,14 @@ def _require_login(request: Request):
 
 
 class DonationCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class DonationInputSerializer(serializers.Serializer):
         amount = serializers.JSONField(help_text='Decimal string in major units, e.g. "500".')
         currency = serializers.JSONField(required=False)
         message = serializers.JSONField(required=False)
         display_name = serializers.JSONField(required=False)
         is_anonymous = serializers.JSONField(required=False)
 
-    @extend_schema(request=InputSerializer, responses={201: dict})
+    @extend_schema(request=DonationInputSerializer, responses={201: dict})
     def post(self, request: Request, stream_id: int) -> Response:
         if not isinstance(request.data, dict):
             raise ValidationFailed("Send a JSON object.")
