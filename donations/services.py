@@ -152,7 +152,7 @@ def check_create_donation(
         raise InvalidTransition(
             "Donations are accepted only while the stream is live.", code="stream_not_live"
         )
-    if not name and donor is not None:
+    if not name and donor is not None and not is_anonymous:
         name = donor.public_name[:DISPLAY_NAME_MAX_LENGTH]
     donation = do_create_donation(
         stream=stream,

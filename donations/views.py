@@ -20,11 +20,12 @@ def _duration(request: HttpRequest) -> int:
 
 @require_GET
 def overlay_alerts(request: HttpRequest, token: str) -> HttpResponse:
-    valid = overlay_user_id_for_token(token) is not None
+    user_id = overlay_user_id_for_token(token)
+    valid = user_id is not None
     response = render(
         request,
         "donations/overlay_alerts.html",
-        {"token": token, "duration": _duration(request), "valid": valid},
+        {"token": token, "duration": _duration(request), "valid": valid, "user_id": user_id},
         status=200 if valid else 404,
     )
     response["Cache-Control"] = "no-store"

@@ -124,3 +124,37 @@ def test_a_rotated_token_page_says_so_instead_of_showing_alerts(stripe_daphne):
             assert "no longer valid" in page.text_content("#status")
         finally:
             browser.close()
+
+
+def test_the_alert_page_reconnects_after_a_network_drop_and_catches_up(stripe_daphne):
+    from tests.donations.tcp_proxy import TcpProxy
+
+    app, _ = stripe_daphne
+    stream = live_stream()
+    token = get_or_create_overlay_token(user=stream.streamer).token
+    before, during = pending_donation(stream), pending_donation(stream)
+    proxy = TcpProxy(app.port)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.goto(f"{proxy.http_url}/overlays/{token}/alerts/?duration=1")
+                wait_connected(page)
+                complete(app, before)
+                assert wait_shown(page, 1) == [before.id]
+
+                proxy.refusing = True
+                proxy.cut()
+                page.wait_for_function(
+                    "document.body.dataset.state === 'reconnecting'", timeout=WAIT_MS
+                )
+                complete(app, during)  # while the overlay is cut off
+                page.wait_for_function("window.eldoniaOverlay.connects >= 3", timeout=WAIT_MS)
+                proxy.refusing = False
+                assert wait_shown(page, 2) == [before.id, during.id]
+                assert page.evaluate("document.body.dataset.state") == "connected"
+            finally:
+                browser.close()
+    finally:
+        proxy.close()

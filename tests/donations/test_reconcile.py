@@ -42,3 +42,42 @@ def test_reconcile_repairs_a_corrupted_total_from_completed_minus_refunded(api, 
     assert LiveStream.objects.get(id=stream.id).total_donations == Decimal("1000.00")
     assert LiveStream.objects.get(id=quiet.id).total_donations == Decimal("0.00")
     assert reconcile_donation_totals() == 0  # nothing left to repair
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_a_real_celery_worker_runs_the_task_by_its_name(log_dir):
+    import sys
+    import time
+
+    from tests.support.servers import ManagedProcess, subprocess_env
+
+    stream = live_stream()
+    LiveStream.objects.filter(id=stream.id).update(total_donations=Decimal("42.00"))
+    worker = ManagedProcess(
+        "celery-worker",
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel=INFO",
+        ],
+        subprocess_env(),
+        log_dir,
+    )
+    try:
+        app.send_task("donations.tasks.reconcile_donation_totals")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and worker.alive():
+            if LiveStream.objects.get(id=stream.id).total_donations == Decimal("0.00"):
+                break
+            time.sleep(0.3)
+        assert LiveStream.objects.get(id=stream.id).total_donations == Decimal("0.00"), worker.log()
+    finally:
+        worker.stop()

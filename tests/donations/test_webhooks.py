@@ -91,6 +91,13 @@ def test_an_anonymous_donation_is_announced_as_anonymous(api, stripe_keys):
     assert "Secret Sam" not in json.dumps(sent)
 
 
+def test_a_guest_without_a_name_is_announced_as_anonymous(api, stripe_keys):
+    donation = pending_donation(live_stream(), display_name=None, message=None)
+    with capture_events() as sent:
+        post_webhook(api, succeeded_event(donation))
+    assert (sent[0][1]["display_name"], sent[0][1]["message"]) == ("Anonymous", "")
+
+
 @pytest.mark.parametrize(
     "tamper",
     ["missing", "wrong_secret", "stale", "tampered_body", "invalid_json", "garbage_header"],
