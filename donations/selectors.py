@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum
+from django.db.models.functions import Coalesce
 
 from donations.models import OverlayToken, StreamDonation
 from realtime import event_types
@@ -93,3 +95,19 @@ def counted_total_sql() -> str:
 
 def donation_for_owner(donation_id: int) -> StreamDonation | None:
     return StreamDonation.objects.select_related("stream").filter(id=donation_id).first()
+
+
+def donation_summary(stream_id: int) -> dict[str, Any]:
+    """``{count, total}`` of a stream's counted donations (for stream stats):
+    completed ones, net of partial refunds; fully refunded ones are not counted."""
+    net = ExpressionWrapper(
+        F("amount") - F("amount_refunded"),
+        output_field=DecimalField(max_digits=10, decimal_places=2),
+    )
+    row = StreamDonation.objects.filter(
+        stream_id=stream_id,
+        payment_status=StreamDonation.PaymentStatus.COMPLETED,
+        completed_at__isnull=False,
+        flag_reason__isnull=True,
+    ).aggregate(count=Count("id"), total=Coalesce(Sum(net), Decimal("0.00")))
+    return {"count": row["count"], "total": f"{row['total']:.2f}"}

@@ -81,3 +81,16 @@ def test_a_real_celery_worker_runs_the_task_by_its_name(log_dir):
         assert LiveStream.objects.get(id=stream.id).total_donations == Decimal("0.00"), worker.log()
     finally:
         worker.stop()
+
+
+def test_the_stream_stats_summary_counts_completed_donations_net_of_refunds(api, stripe_keys):
+    from donations.selectors import donation_summary
+
+    stream = live_stream()
+    a, b, c = (pending_donation(stream, amount=x) for x in ("500", "1000", "700"))
+    pending_donation(stream, amount="9999")
+    for d in (a, b, c):
+        post_webhook(api, succeeded_event(d))
+    post_webhook(api, refunded_event(b, refunded_minor=1000))
+    post_webhook(api, refunded_event(c, refunded_minor=200))
+    assert donation_summary(stream.id) == {"count": 2, "total": "1000.00"}
