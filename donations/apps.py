@@ -6,6 +6,7 @@ class DonationsConfig(AppConfig):
     verbose_name = "Donations"
 
     def ready(self) -> None:
+        from donations import checks  # noqa: F401  (registers the system checks)
         from donations.log_redaction import install_access_log_redaction
 
         install_access_log_redaction()

@@ -12,6 +12,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -392,7 +393,7 @@ def do_refund_donation(*, donation_id: int, amount_refunded_minor: Any, currency
         return "refunded" if refunded >= donation.amount else "partially_refunded"
 
 
-def _book_refund(*, donation: StreamDonation, delta: Decimal, currency: str, now) -> None:
+def _book_refund(*, donation: StreamDonation, delta: Decimal, currency: str, now: datetime) -> None:
     """One ``refund`` row per donation, growing with each partial refund.
     Caller holds the donation's row lock."""
     streamer_id = LiveStream.objects.values_list("streamer_id", flat=True).get(

@@ -41,3 +41,20 @@ def test_the_idempotency_key_is_the_same_for_the_same_donation_only():
     a = gw.idempotency_key(donation_id=7, created_at_epoch_us=1)
     assert a == gw.idempotency_key(donation_id=7, created_at_epoch_us=1)
     assert a != gw.idempotency_key(donation_id=8, created_at_epoch_us=1)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "check_id"),
+    [
+        ("PLATFORM_FEE_PERCENT", "ten", "donations.E001"),
+        ("PLATFORM_FEE_PERCENT", "150", "donations.E001"),
+        ("DONATION_MAX_AMOUNT", "0", "donations.E002"),
+        ("DONATION_CURRENCY", "yen!", "donations.E003"),
+    ],
+)
+def test_a_misconfigured_donation_setting_stops_startup(settings, name, value, check_id):
+    from donations.checks import check_donation_settings
+
+    assert check_donation_settings() == []
+    setattr(settings, name, value)
+    assert [e.id for e in check_donation_settings()] == [check_id]
