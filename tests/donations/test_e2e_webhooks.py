@@ -21,19 +21,27 @@ COPIES = 24
 def post_all_at_once(app, events: list[dict]) -> list[httpx.Response]:
     barrier = threading.Barrier(len(events))
 
-    def post(evt):
+    def post(evt, together=True):
         payload = stripe_support.body(evt)
         headers = {
             "Stripe-Signature": stripe_support.sign(payload),
             "Content-Type": "application/json",
         }
-        barrier.wait()
+        if together:
+            barrier.wait()
         return httpx.post(
             f"{app.http_url}/webhooks/stripe/", content=payload, headers=headers, timeout=120
         )
 
     with ThreadPoolExecutor(len(events)) as pool:
-        return list(pool.map(post, events))
+        responses = list(pool.map(post, events))
+    # On a loaded machine a delivery may wait longer than STRIPE_WEBHOOK_LOCK_TIMEOUT_MS
+    # for the donation's lock and get 503; Stripe then redelivers it, and so do we.
+    for i, response in enumerate(responses):
+        assert response.status_code in (200, 503), response.text
+        while responses[i].status_code == 503:
+            responses[i] = post(events[i], together=False)
+    return responses
 
 
 def test_the_same_event_posted_24_times_at_once_counts_once(stripe_daphne):
