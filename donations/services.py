@@ -519,6 +519,9 @@ def do_process_stripe_event(*, event: dict[str, Any]) -> str:
     event_type = event["type"]
     obj = _as_dict(_as_dict(event.get("data")).get("object"))
     intent_id = obj.get("id") if event_type.startswith("payment_intent.") else None
+    if event_type.startswith("charge."):
+        intent = obj.get("payment_intent")
+        intent_id = intent.get("id") if isinstance(intent, dict) else intent
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
