@@ -203,6 +203,20 @@ STRIPE_PUBLISHABLE_KEY = (
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", "whsec_placeholder" if DEBUG else None) or ""
 STRIPE_API_BASE = env("STRIPE_API_BASE", "https://api.stripe.com") or ""
 DONATION_CURRENCY = (env("DONATION_CURRENCY", "jpy") or "jpy").lower()
+# Pinned Stripe API version: webhook payloads and responses keep this shape.
+STRIPE_API_VERSION = env("STRIPE_API_VERSION", "2026-10-28.endive") or ""
+# Seconds before an outbound Stripe call gives up (the donor gets a 503, nothing is lost).
+STRIPE_TIMEOUT_SECONDS = float(env("STRIPE_TIMEOUT_SECONDS", "10") or 10)
+STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 1)
+# A webhook waits at most this long for a donation's row lock, then answers 5xx
+# so that Stripe redelivers it.
+STRIPE_WEBHOOK_LOCK_TIMEOUT_MS = env_int("STRIPE_WEBHOOK_LOCK_TIMEOUT_MS", 5000)
+# The platform's cut of every completed donation, in percent (Decimal string):
+# transactions.fee_amount = amount x PLATFORM_FEE_PERCENT / 100, net = amount - fee.
+PLATFORM_FEE_PERCENT = env("PLATFORM_FEE_PERCENT", "10") or "10"
+# Largest single donation, in major units of DONATION_CURRENCY (Stripe caps at
+# 99,999,999 minor units anyway). The minimum is Stripe's per-currency minimum charge.
+DONATION_MAX_AMOUNT = env("DONATION_MAX_AMOUNT", "1000000") or "1000000"
 
 # --------------------------------------------------------------------------- Ingest
 

@@ -10,6 +10,8 @@ urlpatterns = [
     path("api/", include("accounts.urls")),
     path("api/", include("streams.urls")),
     path("ingest/", include("streams.ingest")),
+    path("api/", include("donations.urls")),
+    path("", include("donations.page_urls")),
     path("admin/", admin.site.urls),
     path("", include("pages.urls")),
 ]

@@ -12,6 +12,12 @@ class StreamDonation(models.Model):
         PENDING = "pending", "Pending"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
+        # Added by this project (migration 0002): the charge was refunded in full.
+        REFUNDED = "refunded", "Refunded"
+
+    class FlagReason(models.TextChoices):
+        AMOUNT_MISMATCH = "amount_mismatch", "Amount or currency does not match"
+        METADATA_MISMATCH = "metadata_mismatch", "Metadata does not match"
 
     stream = models.ForeignKey(
         "streams.LiveStream", on_delete=models.CASCADE, related_name="donations"
@@ -35,11 +41,27 @@ class StreamDonation(models.Model):
     )
     created_at = models.DateTimeField(null=True, auto_now_add=True, db_default=Now())
 
+    # The project's own columns (nullable or defaulted, so seed-only inserts still work).
+    currency = models.CharField(max_length=3, null=True, blank=True)
+    display_name = models.CharField(max_length=25, null=True, blank=True)
+    payment_intent_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    flag_reason = models.CharField(max_length=50, null=True, blank=True, choices=FlagReason.choices)
+    amount_refunded = models.DecimalField(max_digits=10, decimal_places=2, default=0, db_default=0)
+    failure_code = models.CharField(max_length=100, null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         db_table = "stream_donations"
+        indexes = [
+            models.Index(fields=["stream", "payment_status"], name="idx_donations_stream_status"),
+            models.Index(fields=["completed_at"], name="idx_donations_completed_at"),
+        ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(payment_status__in=["pending", "completed", "failed"])
+                condition=models.Q(
+                    payment_status__in=["pending", "completed", "failed", "refunded"]
+                )
                 | models.Q(payment_status__isnull=True),
                 name="stream_donations_payment_status_check",
             ),
@@ -106,7 +128,50 @@ class Transaction(models.Model):
                 | models.Q(status__isnull=True),
                 name="transactions_status_check",
             ),
+            # At most one sale and one refund row per donation: a redelivered webhook
+            # can never book money twice.
+            models.UniqueConstraint(
+                fields=["reference_type", "reference_id", "transaction_type"],
+                condition=models.Q(reference_type="donation"),
+                name="uniq_transactions_per_donation",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.transaction_type} {self.amount} for user {self.user_id}"
+
+
+class StripeEvent(models.Model):
+    """A Stripe event id we have processed. The unique constraint is what makes a
+    redelivered (or concurrently delivered) event count once."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    event_type = models.CharField(max_length=100)
+    payment_intent_id = models.CharField(max_length=255, null=True, blank=True)
+    result = models.CharField(max_length=50, blank=True, default="", db_default="")
+    received_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "donations_stripe_events"
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id} ({self.result})"
+
+
+class OverlayToken(models.Model):
+    """A streamer's secret OBS overlay token. Looked up by its SHA-256 digest and then
+    compared in constant time; rotating replaces both."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="overlay_token"
+    )
+    token = models.CharField(max_length=100)
+    token_digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "donations_overlay_tokens"
+
+    def __str__(self) -> str:
+        return f"Overlay token of user {self.user_id}"

@@ -23,3 +23,36 @@ def pong() -> dict[str, Any]:
 def ingest(connected: bool) -> dict[str, Any]:
     """Dashboard only: whether the ingest server currently has a publisher (OBS)."""
     return {"type": "ingest", "connected": connected}
+
+
+def donation(
+    *,
+    id: int | str,
+    display_name: str,
+    amount: str,
+    currency: str,
+    message: str,
+    created_at: str,
+    test: bool = False,
+    replay: bool = False,
+) -> dict[str, Any]:
+    """``donation {id, display_name, amount, currency, message, created_at}`` (SPEC §7).
+
+    ``amount`` is a decimal string in major units ("500.00"). Test alerts carry
+    ``test: true`` and a non-numeric id; an owner's re-sent alert carries
+    ``replay: true`` (overlays show it again even though they saw the id).
+    """
+    event: dict[str, Any] = {
+        "type": "donation",
+        "id": id,
+        "display_name": display_name,
+        "amount": amount,
+        "currency": currency,
+        "message": message,
+        "created_at": created_at,
+    }
+    if test:
+        event["test"] = True
+    if replay:
+        event["replay"] = True
+    return event

@@ -1,0 +1,670 @@
+"""Every state change of donations and overlays (CONVENTIONS: ``check_*`` → ``do_*``).
+
+Money rules: amounts are ``Decimal`` in major units; a donation counts toward
+``live_streams.total_donations`` with ``amount - amount_refunded`` from the moment it
+is completed. Completion happens in exactly one place, ``do_complete_donation``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import User
+from core.exceptions import (
+    ApplicationError,
+    Forbidden,
+    InvalidTransition,
+    NotAuthenticated,
+    NotFound,
+    ValidationFailed,
+)
+from donations import stripe_gateway
+from donations.models import OverlayToken, StreamDonation, Transaction
+from donations.selectors import (
+    counted_total_sql,
+    donation_event,
+    donation_for_owner,
+    token_digest,
+)
+from realtime import event_types, groups
+from realtime.events import send_event_on_commit
+from streams.models import LiveStream
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_MAX_LENGTH = 255
+DISPLAY_NAME_MAX_LENGTH = 25
+OVERLAY_TOKEN_BYTES = 32  # 43 URL-safe characters
+AMOUNT_PATTERN = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+Status = StreamDonation.PaymentStatus
+# The channel-layer message that tells overlay sockets of a rotated token to close.
+OVERLAY_ROTATED = "overlay.rotated"
+
+
+class PaymentProviderUnavailable(ApplicationError):
+    status = 503
+    default_code = "payment_provider_unavailable"
+
+
+# --------------------------------------------------------------------------- creation
+
+
+@dataclass(frozen=True)
+class CreatedDonation:
+    donation: StreamDonation
+    client_secret: str
+
+
+def _clean_text(value: Any, *, field: str, max_length: int) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{field} must be a string.", code="validation_error")
+    text = CONTROL_CHARACTERS.sub("", value).strip()
+    if len(text) > max_length:
+        raise ValidationFailed(
+            f"{field} may be at most {max_length} characters.", code=f"{field}_too_long"
+        )
+    return text
+
+
+def _parse_amount(raw: Any, currency: str) -> Decimal:
+    if isinstance(raw, bool) or raw is None:
+        raise ValidationFailed("amount is required, as a decimal string.", code="invalid_amount")
+    if isinstance(raw, int):
+        raw = str(raw)
+    if not isinstance(raw, str) or not AMOUNT_PATTERN.match(raw.strip()):
+        raise ValidationFailed(
+            'amount must be a decimal string such as "500" or "5.00".', code="invalid_amount"
+        )
+    try:
+        amount = Decimal(raw.strip())
+    except InvalidOperation:
+        raise ValidationFailed("amount is not a number.", code="invalid_amount") from None
+    decimals = stripe_gateway.input_decimals(currency)
+    step = Decimal(1).scaleb(-decimals)
+    if amount != amount.quantize(step):
+        raise ValidationFailed(
+            f"{currency.upper()} amounts allow at most {decimals} decimal places.",
+            code="invalid_amount",
+        )
+    minimum = stripe_gateway.minimum_amount(currency)
+    if amount < minimum:
+        raise ValidationFailed(
+            f"The smallest donation is {minimum} {currency.upper()}.",
+            code="amount_too_small",
+            extra={"minimum": f"{minimum:.2f}"},
+        )
+    maximum = min(Decimal(settings.DONATION_MAX_AMOUNT), stripe_gateway.maximum_amount(currency))
+    if amount > maximum:
+        raise ValidationFailed(
+            f"The largest donation is {maximum} {currency.upper()}.",
+            code="amount_too_large",
+            extra={"maximum": f"{maximum:.2f}"},
+        )
+    return amount.quantize(Decimal("0.01"))
+
+
+def check_create_donation(
+    *,
+    stream_id: int,
+    donor: User | None,
+    amount: Any,
+    currency: Any = None,
+    message: Any = None,
+    display_name: Any = None,
+    is_anonymous: Any = False,
+) -> CreatedDonation:
+    """Validate a donor's request completely before anything is stored or Stripe is
+    called, then create the donation and its PaymentIntent."""
+    stream = LiveStream.objects.select_related("streamer").filter(id=stream_id).first()
+    if stream is None:
+        raise NotFound("This stream does not exist.")
+    stream_currency = settings.DONATION_CURRENCY
+    if currency is not None and (
+        not isinstance(currency, str) or currency.strip().lower() != stream_currency
+    ):
+        raise ValidationFailed(
+            f"This stream accepts donations in {stream_currency.upper()} only.",
+            code="unsupported_currency",
+        )
+    parsed_amount = _parse_amount(amount, stream_currency)
+    text = _clean_text(message, field="message", max_length=MESSAGE_MAX_LENGTH)
+    name = _clean_text(display_name, field="display_name", max_length=DISPLAY_NAME_MAX_LENGTH)
+    if not isinstance(is_anonymous, bool):
+        raise ValidationFailed("is_anonymous must be true or false.")
+    if stream.status != LiveStream.Status.LIVE:
+        raise InvalidTransition(
+            "Donations are accepted only while the stream is live.", code="stream_not_live"
+        )
+    if not name and donor is not None and not is_anonymous:
+        name = donor.public_name[:DISPLAY_NAME_MAX_LENGTH]
+    donation = do_create_donation(
+        stream=stream,
+        donor=donor,
+        amount=parsed_amount,
+        currency=stream_currency,
+        message=text,
+        display_name=name,
+        is_anonymous=is_anonymous,
+    )
+    client_secret = request_payment_intent(donation=donation)
+    return CreatedDonation(donation=donation, client_secret=client_secret)
+
+
+def do_create_donation(
+    *,
+    stream: LiveStream,
+    donor: User | None,
+    amount: Decimal,
+    currency: str,
+    message: str,
+    display_name: str,
+    is_anonymous: bool,
+) -> StreamDonation:
+    """Store a ``pending`` donation (trusted input)."""
+    with transaction.atomic():
+        return StreamDonation.objects.create(
+            stream=stream,
+            donor=donor,
+            amount=amount,
+            currency=currency,
+            message=message or None,
+            display_name=display_name or None,
+            is_anonymous=is_anonymous,
+            payment_status=Status.PENDING,
+        )
+
+
+def request_payment_intent(*, donation: StreamDonation) -> str:
+    """Create the donation's PaymentIntent (outside any transaction: network I/O) and
+    remember its id. Returns the client secret for Stripe.js.
+
+    If Stripe fails the donation simply stays ``pending`` without a PaymentIntent; the
+    donor is told to try again (``payment_provider_unavailable``).
+    """
+    created_us = int(donation.created_at.timestamp() * 1_000_000)
+    try:
+        intent = stripe_gateway.create_payment_intent(
+            amount=donation.amount,
+            currency=donation.currency or settings.DONATION_CURRENCY,
+            metadata={
+                "donation_id": str(donation.id),
+                "stream_id": str(donation.stream_id),
+            },
+            idempotency_key=stripe_gateway.idempotency_key(
+                donation_id=donation.id, created_at_epoch_us=created_us
+            ),
+            description=f"Donation {donation.id} to stream {donation.stream_id}",
+        )
+    except stripe_gateway.PaymentProviderError as exc:
+        raise PaymentProviderUnavailable(
+            "The payment provider is unavailable right now; please try again in a moment.",
+            status=503 if exc.retryable else 502,
+        ) from None
+    do_attach_payment_intent(donation=donation, payment_intent_id=intent.id)
+    return intent.client_secret
+
+
+def do_attach_payment_intent(*, donation: StreamDonation, payment_intent_id: str) -> None:
+    with transaction.atomic():
+        StreamDonation.objects.filter(id=donation.id, payment_intent_id__isnull=True).update(
+            payment_intent_id=payment_intent_id
+        )
+    donation.payment_intent_id = payment_intent_id
+
+
+# --------------------------------------------------------------------------- money
+
+
+def platform_fee(amount: Decimal, currency: str) -> Decimal:
+    """``PLATFORM_FEE_PERCENT`` of ``amount``, rounded half-up to the currency's unit."""
+    step = Decimal(1).scaleb(-stripe_gateway.input_decimals(currency))
+    fee = amount * Decimal(str(settings.PLATFORM_FEE_PERCENT)) / Decimal(100)
+    return min(amount, fee.quantize(step, rounding=ROUND_HALF_UP)).quantize(Decimal("0.01"))
+
+
+def _add_to_stream_total(stream_id: int, delta: Decimal) -> None:
+    """Atomic ``UPDATE ... SET total = total + delta`` (no read-modify-write)."""
+    LiveStream.objects.filter(id=stream_id).update(
+        total_donations=Coalesce(F("total_donations"), Value(Decimal("0.00"))) + delta
+    )
+
+
+def _intent_matches(
+    donation: StreamDonation, *, amount_minor: Any, amount_received: Any, currency: Any
+) -> bool:
+    donation_currency = (donation.currency or settings.DONATION_CURRENCY).lower()
+    if not isinstance(currency, str) or currency.lower() != donation_currency:
+        return False
+    expected = stripe_gateway.to_minor(donation.amount, donation_currency)
+    if amount_minor != expected:
+        return False
+    return amount_received is None or amount_received == expected
+
+
+def _metadata_matches(donation: StreamDonation, metadata: dict[str, Any]) -> bool:
+    return metadata.get("donation_id") == str(donation.id) and metadata.get("stream_id") == str(
+        donation.stream_id
+    )
+
+
+def do_complete_donation(
+    *,
+    donation_id: int,
+    payment_intent_id: str,
+    amount_minor: Any,
+    amount_received: Any,
+    currency: Any,
+    metadata: dict[str, Any],
+) -> str:
+    """Mark a donation paid: the one place completion happens.
+
+    In one transaction: donation ``completed`` (also after an earlier ``failed``: the
+    donor retried), the stream total raised atomically, the streamer's ``sale``
+    transaction booked. After commit the ``donation`` event goes to the stream room,
+    the owner's dashboard and every overlay of the streamer. A PaymentIntent that does
+    not match the donation flags it instead, and nothing is counted. Completing an
+    already completed (or refunded, or flagged) donation changes nothing.
+    """
+    with transaction.atomic():
+        donation = StreamDonation.objects.select_for_update().get(id=donation_id)
+        if donation.flag_reason:
+            return "flagged"
+        if donation.payment_status not in (Status.PENDING, Status.FAILED):
+            return "already_" + str(donation.payment_status)
+        if not _intent_matches(
+            donation, amount_minor=amount_minor, amount_received=amount_received, currency=currency
+        ):
+            reason = StreamDonation.FlagReason.AMOUNT_MISMATCH
+        elif not _metadata_matches(donation, metadata):
+            reason = StreamDonation.FlagReason.METADATA_MISMATCH
+        else:
+            reason = None
+        if reason is not None:
+            donation.flag_reason = reason
+            donation.payment_intent_id = donation.payment_intent_id or payment_intent_id
+            donation.save(update_fields=["flag_reason", "payment_intent_id"])
+            logger.warning("donation %s flagged: %s", donation.id, reason)
+            return str(reason)
+
+        now = timezone.now()
+        donation.payment_status = Status.COMPLETED
+        donation.completed_at = now
+        donation.failure_code = None
+        donation.payment_intent_id = payment_intent_id
+        donation.save(
+            update_fields=["payment_status", "completed_at", "failure_code", "payment_intent_id"]
+        )
+        _add_to_stream_total(donation.stream_id, donation.amount - donation.amount_refunded)
+        streamer_id = LiveStream.objects.values_list("streamer_id", flat=True).get(
+            id=donation.stream_id
+        )
+        currency_code = donation.currency or settings.DONATION_CURRENCY
+        fee = platform_fee(donation.amount, currency_code)
+        Transaction.objects.create(
+            user_id=streamer_id,
+            transaction_type=Transaction.Type.SALE,
+            amount=donation.amount,
+            fee_amount=fee,
+            net_amount=donation.amount - fee,
+            reference_type="donation",
+            reference_id=donation.id,
+            payment_method="stripe",
+            payment_reference=payment_intent_id,
+            status=Transaction.Status.COMPLETED,
+            description=f"Donation {donation.id} ({currency_code.upper()})",
+            processed_at=now,
+        )
+        send_event_on_commit(
+            [
+                groups.stream_room(donation.stream_id),
+                groups.stream_dashboard(donation.stream_id),
+                groups.streamer_overlays(streamer_id),
+            ],
+            donation_event(donation),
+        )
+        return "completed"
+
+
+def do_fail_donation(*, donation_id: int, failure_code: str | None) -> str:
+    """``failed``, unless the donation is already completed, refunded or flagged."""
+    with transaction.atomic():
+        donation = StreamDonation.objects.select_for_update().get(id=donation_id)
+        if donation.flag_reason:
+            return "flagged"
+        if donation.payment_status != Status.PENDING:
+            return "already_" + str(donation.payment_status)
+        donation.payment_status = Status.FAILED
+        donation.failure_code = (failure_code or "")[:100] or None
+        donation.save(update_fields=["payment_status", "failure_code"])
+        return "failed"
+
+
+def do_refund_donation(*, donation_id: int, amount_refunded_minor: Any, currency: Any) -> str:
+    """Apply a (partial or full) refund; ``amount_refunded`` is Stripe's cumulative
+    figure, so redelivered or reordered refund events apply once.
+
+    A counted donation lowers the stream total by the newly refunded part and books it
+    on the streamer's ``refund`` transaction; a full refund makes it ``refunded``.
+    """
+    with transaction.atomic():
+        donation = StreamDonation.objects.select_for_update().get(id=donation_id)
+        donation_currency = (donation.currency or settings.DONATION_CURRENCY).lower()
+        if not isinstance(currency, str) or currency.lower() != donation_currency:
+            logger.warning("refund for donation %s in another currency ignored", donation.id)
+            return "currency_mismatch"
+        if isinstance(amount_refunded_minor, bool) or not isinstance(amount_refunded_minor, int):
+            return "invalid_amount"
+        refunded = min(
+            stripe_gateway.from_minor(amount_refunded_minor, donation_currency), donation.amount
+        )
+        if refunded <= donation.amount_refunded:
+            return "noop"
+        delta = refunded - donation.amount_refunded
+        was_counted = donation.payment_status == Status.COMPLETED and not donation.flag_reason
+        now = timezone.now()
+        donation.amount_refunded = refunded
+        fields = ["amount_refunded"]
+        if refunded >= donation.amount:
+            donation.payment_status = Status.REFUNDED
+            donation.refunded_at = now
+            fields += ["payment_status", "refunded_at"]
+        donation.save(update_fields=fields)
+        if was_counted:
+            _add_to_stream_total(donation.stream_id, -delta)
+            _book_refund(donation=donation, delta=delta, currency=donation_currency, now=now)
+        return "refunded" if refunded >= donation.amount else "partially_refunded"
+
+
+def _book_refund(*, donation: StreamDonation, delta: Decimal, currency: str, now: datetime) -> None:
+    """One ``refund`` row per donation, growing with each partial refund.
+    Caller holds the donation's row lock."""
+    streamer_id = LiveStream.objects.values_list("streamer_id", flat=True).get(
+        id=donation.stream_id
+    )
+    fee_back = platform_fee(delta, currency)
+    existing = Transaction.objects.filter(
+        reference_type="donation",
+        reference_id=donation.id,
+        transaction_type=Transaction.Type.REFUND,
+    ).first()
+    if existing is None:
+        Transaction.objects.create(
+            user_id=streamer_id,
+            transaction_type=Transaction.Type.REFUND,
+            amount=delta,
+            fee_amount=fee_back,
+            net_amount=delta - fee_back,
+            reference_type="donation",
+            reference_id=donation.id,
+            payment_method="stripe",
+            payment_reference=donation.payment_intent_id,
+            status=Transaction.Status.COMPLETED,
+            description=f"Refund of donation {donation.id} ({currency.upper()})",
+            processed_at=now,
+        )
+    else:
+        Transaction.objects.filter(id=existing.id).update(
+            amount=F("amount") + delta,
+            fee_amount=Coalesce(F("fee_amount"), Value(Decimal("0.00"))) + fee_back,
+            net_amount=F("net_amount") + (delta - fee_back),
+            processed_at=now,
+        )
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+def _lock_donation_for_intent(payment_intent_id: str, metadata: dict[str, Any]) -> int | None:
+    """The donation a PaymentIntent pays for, locked. Found by the PaymentIntent id we
+    stored, else by its ``donation_id`` metadata (if our write of the id was lost)."""
+    donation = (
+        StreamDonation.objects.select_for_update()
+        .filter(payment_intent_id=payment_intent_id)
+        .only("id")
+        .first()
+    )
+    if donation is not None:
+        return donation.id
+    raw_id = metadata.get("donation_id")
+    if isinstance(raw_id, str) and raw_id.isdigit():
+        donation = (
+            StreamDonation.objects.select_for_update()
+            .filter(id=int(raw_id))
+            .only("id", "payment_intent_id")
+            .first()
+        )
+        if donation is not None and donation.payment_intent_id in (None, payment_intent_id):
+            return donation.id
+    return None
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _on_intent_succeeded(obj: dict[str, Any]) -> str:
+    metadata = _as_dict(obj.get("metadata"))
+    donation_id = _lock_donation_for_intent(str(obj.get("id")), metadata)
+    if donation_id is None:
+        return "unknown_donation"
+    return do_complete_donation(
+        donation_id=donation_id,
+        payment_intent_id=str(obj.get("id")),
+        amount_minor=obj.get("amount"),
+        amount_received=obj.get("amount_received"),
+        currency=obj.get("currency"),
+        metadata=metadata,
+    )
+
+
+def _on_intent_failed(obj: dict[str, Any]) -> str:
+    donation_id = _lock_donation_for_intent(str(obj.get("id")), _as_dict(obj.get("metadata")))
+    if donation_id is None:
+        return "unknown_donation"
+    error = _as_dict(obj.get("last_payment_error"))
+    return do_fail_donation(
+        donation_id=donation_id, failure_code=error.get("decline_code") or error.get("code")
+    )
+
+
+def _on_charge_refunded(obj: dict[str, Any]) -> str:
+    intent = obj.get("payment_intent")
+    intent_id = intent.get("id") if isinstance(intent, dict) else intent
+    if not isinstance(intent_id, str):
+        return "unknown_donation"
+    donation_id = _lock_donation_for_intent(intent_id, _as_dict(obj.get("metadata")))
+    if donation_id is None:
+        return "unknown_donation"
+    return do_refund_donation(
+        donation_id=donation_id,
+        amount_refunded_minor=obj.get("amount_refunded"),
+        currency=obj.get("currency"),
+    )
+
+
+EVENT_HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "payment_intent.succeeded": _on_intent_succeeded,
+    "payment_intent.payment_failed": _on_intent_failed,
+    "charge.refunded": _on_charge_refunded,
+}
+
+
+def do_process_stripe_event(*, event: dict[str, Any]) -> str:
+    """Apply a verified Stripe event exactly once.
+
+    The event id is inserted under a unique constraint in the same transaction as its
+    effect: a concurrent delivery of the same event waits for that insert and then sees
+    the conflict; a failed handler rolls the id back so Stripe's retry runs again.
+    Database errors propagate (the webhook answers 5xx and Stripe redelivers).
+    """
+    event_id = event["id"]
+    event_type = event["type"]
+    obj = _as_dict(_as_dict(event.get("data")).get("object"))
+    intent_id = obj.get("id") if event_type.startswith("payment_intent.") else None
+    if event_type.startswith("charge."):
+        intent = obj.get("payment_intent")
+        intent_id = intent.get("id") if isinstance(intent, dict) else intent
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO donations_stripe_events"
+                " (event_id, event_type, payment_intent_id, result, received_at)"
+                " VALUES (%s, %s, %s, '', now())"
+                " ON CONFLICT (event_id) DO NOTHING RETURNING id",
+                [event_id, event_type[:100], intent_id if isinstance(intent_id, str) else None],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return "duplicate"
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true)",
+                [f"{int(settings.STRIPE_WEBHOOK_LOCK_TIMEOUT_MS)}ms"],
+            )
+        handler = EVENT_HANDLERS.get(event_type)
+        result = handler(obj) if handler is not None else "ignored"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE donations_stripe_events SET result = %s WHERE id = %s", [result, row[0]]
+            )
+        return result
+
+
+# --------------------------------------------------------------------------- reconcile
+
+
+def do_reconcile_stream_total(*, stream_id: int) -> bool:
+    """Set one stream's total to completed minus refunded donations. Holds the stream's
+    row lock while summing, so a completion committing meanwhile is waited for and
+    included. Returns whether the total was wrong."""
+    with transaction.atomic():
+        stream = LiveStream.objects.select_for_update().filter(id=stream_id).first()
+        if stream is None:
+            return False
+        with connection.cursor() as cursor:
+            cursor.execute(counted_total_sql(), [stream_id])
+            (expected,) = cursor.fetchone()
+        expected = Decimal(expected).quantize(Decimal("0.01"))
+        if stream.total_donations == expected:
+            return False
+        logger.warning(
+            "stream %s total_donations was %s, set to %s",
+            stream_id,
+            stream.total_donations,
+            expected,
+        )
+        LiveStream.objects.filter(id=stream_id).update(total_donations=expected)
+        return True
+
+
+def streams_with_wrong_totals() -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ls.id FROM live_streams ls LEFT JOIN ("
+            "  SELECT d.stream_id, SUM(d.amount - COALESCE(d.amount_refunded, 0)) AS total"
+            "  FROM stream_donations d"
+            "  WHERE d.payment_status IN ('completed', 'refunded')"
+            "    AND d.completed_at IS NOT NULL AND d.flag_reason IS NULL"
+            "  GROUP BY d.stream_id"
+            ") s ON s.stream_id = ls.id"
+            " WHERE ls.total_donations IS DISTINCT FROM COALESCE(s.total, 0)"
+            " ORDER BY ls.id"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+# --------------------------------------------------------------------------- overlays
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(OVERLAY_TOKEN_BYTES)
+
+
+def get_or_create_overlay_token(*, user: User) -> OverlayToken:
+    existing = OverlayToken.objects.filter(user=user).first()
+    if existing is not None:
+        return existing
+    token = _new_token()
+    overlay, _ = OverlayToken.objects.get_or_create(
+        user=user, defaults={"token": token, "token_digest": token_digest(token)}
+    )
+    return overlay
+
+
+def do_rotate_overlay_token(*, user: User) -> OverlayToken:
+    """Give the streamer a new overlay token. Sockets using the old one are closed
+    (4403) after commit; new connections with it are refused (4404)."""
+    with transaction.atomic():
+        overlay = get_or_create_overlay_token(user=user)
+        overlay = OverlayToken.objects.select_for_update().get(id=overlay.id)
+        token = _new_token()
+        overlay.token = token
+        overlay.token_digest = token_digest(token)
+        overlay.rotated_at = timezone.now()
+        overlay.save(update_fields=["token", "token_digest", "rotated_at"])
+        digest = overlay.token_digest
+        transaction.on_commit(
+            lambda: _notify_overlays_rotated(user_id=user.id, current_digest=digest)
+        )
+    return overlay
+
+
+def _notify_overlays_rotated(*, user_id: int, current_digest: str) -> None:
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            groups.streamer_overlays(user_id),
+            {"type": OVERLAY_ROTATED, "current_digest": current_digest},
+        )
+    except Exception:  # the rotation is committed; sockets re-check on reconnect anyway
+        logger.exception("could not tell overlays of user %s about a rotation", user_id)
+
+
+def send_test_alert(*, user: User) -> dict[str, Any]:
+    """A test alert for the streamer's overlays: flagged ``test``, touches no money."""
+    currency = settings.DONATION_CURRENCY
+    event = event_types.donation(
+        id=f"test-{secrets.token_hex(6)}",
+        display_name="Test donor",
+        amount=f"{stripe_gateway.minimum_amount(currency) * 10:.2f}",
+        currency=currency,
+        message="This is a test alert. It looks like the real thing.",
+        created_at=timezone.now().isoformat(),
+        test=True,
+    )
+    send_event_on_commit(groups.streamer_overlays(user.id), event)
+    return event
+
+
+def check_replay_donation(*, user: User | None, donation_id: int) -> dict[str, Any]:
+    """Re-send a completed donation's alert to the owner's overlays."""
+    if user is None or not user.is_authenticated:
+        raise NotAuthenticated("Log in first.")
+    donation = donation_for_owner(donation_id)
+    if donation is None:
+        raise NotFound("This donation does not exist.")
+    if donation.stream.streamer_id != user.id:
+        raise Forbidden("This donation was not made to your stream.")
+    if donation.payment_status != Status.COMPLETED:
+        raise InvalidTransition(
+            "Only completed donations can be shown again.", code="donation_not_completed"
+        )
+    event = donation_event(donation, replay=True)
+    send_event_on_commit(groups.streamer_overlays(user.id), event)
+    return event

@@ -1,0 +1,21 @@
+"""``/api/...`` routes of donations and overlays (included under ``api/``)."""
+
+from django.urls import path
+
+from donations import apis
+
+urlpatterns = [
+    path(
+        "streams/<int:stream_id>/donations",
+        apis.DonationCreateApi.as_view(),
+        name="donation-create",
+    ),
+    path("me/overlay", apis.OverlayApi.as_view(), name="overlay"),
+    path("me/overlay/rotate", apis.OverlayRotateApi.as_view(), name="overlay-rotate"),
+    path("me/overlay/test", apis.OverlayTestApi.as_view(), name="overlay-test"),
+    path(
+        "donations/<int:donation_id>/replay",
+        apis.DonationReplayApi.as_view(),
+        name="donation-replay",
+    ),
+]
