@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.utils import timezone
 
 from streams.models import LiveStream
 from streams.services import do_go_live
@@ -105,3 +106,51 @@ def test_an_unknown_stream_page_is_a_404(daphne_server):
     import httpx
 
     assert httpx.get(f"{daphne_server.http_url}/streams/987654/").status_code == 404
+
+
+def test_a_guest_donates_from_the_watch_page_and_sees_the_alert_in_the_room(stripe_daphne):
+    import httpx
+
+    from donations.models import StreamDonation
+    from tests.donations.helpers import succeeded_event
+    from tests.support import stripe_server as stripe_support
+
+    app, _stripe = stripe_daphne
+    stream = make_stream(status="live", actual_start=timezone.now())
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{app.http_url}/streams/{stream.id}/")
+        page.wait_for_function(
+            "document.getElementById('stream-status').textContent === 'live'", timeout=WAIT_MS
+        )
+        # Too small: a clear error, nothing stored, Stripe not called.
+        page.fill("#donate-amount", "10")
+        page.click("#donate-button")
+        page.wait_for_function(
+            "document.getElementById('donate-error').textContent.length > 0", timeout=WAIT_MS
+        )
+        assert StreamDonation.objects.count() == 0
+
+        page.fill("#donate-amount", "500")
+        page.fill("#donate-name", "Kind guest")
+        page.fill("#donate-message", XSS)
+        page.click("#donate-button")
+        page.wait_for_function(
+            "document.getElementById('donate-result').textContent.includes('created')",
+            timeout=WAIT_MS,
+        )
+        assert page.text_content("#donate-error") == ""
+        donation = StreamDonation.objects.get()
+        assert donation.payment_status == "pending" and str(donation.amount) == "500.00"
+
+        payload = stripe_support.body(succeeded_event(donation))
+        response = httpx.post(
+            f"{app.http_url}/webhooks/stripe/",
+            content=payload,
+            headers={"Stripe-Signature": stripe_support.sign(payload)},
+        )
+        assert response.status_code == 200
+        page.wait_for_selector(".msg.donation", timeout=WAIT_MS)
+        assert page.text_content(".msg.donation .author") == "Kind guest"
+        assert page.text_content(".msg.donation .text") == XSS
+        assert page.evaluate("window.__pwned") is None
