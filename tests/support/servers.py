@@ -154,3 +154,47 @@ def daphne(log_dir: Path, **env: str) -> Iterator[DaphneServer]:
         yield server
     finally:
         server.stop()
+
+
+class CeleryWorker(ManagedProcess):
+    """A real ``celery -A config worker`` on the test run's Redis broker and test
+    database. ``pool="solo"`` runs tasks in the worker process itself, so killing the
+    process group kills the task mid-way."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        name: str = "celery-worker",
+        pool: str = "solo",
+        concurrency: int = 1,
+    ):
+        cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", pool]
+        if pool != "solo":
+            cmd += ["-c", str(concurrency)]
+        cmd += ["-l", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        cmd += ["-n", f"{name}-{os.getpid()}-{free_port()}@%h"]
+        super().__init__(name, cmd, env or subprocess_env(), log_dir)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        self.wait_for_log("ready.", timeout=timeout)
+
+    def wait_for_log(self, text: str, timeout: float = 60, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log().count(text) >= count:
+                return
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited:\n{self.log()}")
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name}: no {text!r} after {timeout}s:\n{self.log()}")
+
+
+@contextmanager
+def celery_worker(log_dir: Path, name: str = "celery-worker", **env: str) -> Iterator[CeleryWorker]:
+    worker = CeleryWorker(log_dir, subprocess_env(**env), name=name)
+    try:
+        yield worker
+    finally:
+        worker.stop()
