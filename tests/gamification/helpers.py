@@ -74,3 +74,15 @@ def run_concurrently(fn: Callable[[], object], n: int) -> list[object]:
         t.join(timeout=120)
     assert not errors, errors
     return results
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout: float = 60, what: str = "") -> None:
+    """Poll ``predicate`` (e.g. a database read) until it holds; bounded, not timed."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"still not true after {timeout}s: {what or predicate}")

@@ -192,8 +192,12 @@ class CeleryWorker(ManagedProcess):
 
 
 @contextmanager
-def celery_worker(log_dir: Path, name: str = "celery-worker", **env: str) -> Iterator[CeleryWorker]:
-    worker = CeleryWorker(log_dir, subprocess_env(**env), name=name)
+def celery_worker(
+    log_dir: Path, name: str = "celery-worker", pool: str = "solo", concurrency: int = 1, **env: str
+) -> Iterator[CeleryWorker]:
+    worker = CeleryWorker(
+        log_dir, subprocess_env(**env), name=name, pool=pool, concurrency=concurrency
+    )
     try:
         yield worker
     finally:
