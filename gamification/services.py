@@ -95,8 +95,7 @@ INSERT INTO gamification_stream_exp
 SELECT s.id, 0, 0, %(now)s, %(now)s
 FROM live_streams s
 WHERE s.actual_start IS NOT NULL
-  AND (s.status = 'live'
-       OR (s.status = 'ended' AND s.actual_end >= %(now)s - interval '1 day'))
+  AND (s.status = 'live' OR (s.status = 'ended' AND s.actual_end IS NOT NULL {ended_window}))
   AND NOT EXISTS (SELECT 1 FROM gamification_stream_exp p WHERE p.stream_id = s.id)
   {stream_filter}
 ON CONFLICT (stream_id) DO NOTHING
@@ -291,8 +290,16 @@ def _award_minutes(
     """
     params = _params(now, stream_ids)
     with connection.cursor() as cursor:
+        # The tick adopts streams that ended in the last day without being settled;
+        # settling one stream adopts it whenever it ended.
+        ended_window = (
+            "AND s.actual_end >= %(now)s - interval '1 day'" if stream_ids is None else ""
+        )
         cursor.execute(
-            _ENSURE_PROGRESS_SQL.format(stream_filter=_filter(stream_ids, "s.id")), params
+            _ENSURE_PROGRESS_SQL.format(
+                stream_filter=_filter(stream_ids, "s.id"), ended_window=ended_window
+            ),
+            params,
         )
         cursor.execute(
             _AWARD_SQL.replace("{stream_filter}", _filter(stream_ids, "p.stream_id")), params

@@ -270,3 +270,14 @@ def test_the_data_alone_keeps_concurrent_awards_exact_without_the_advisory_lock(
     for stream in streams:
         assert total_exp(stream.streamer) == 100
         assert len(stream_minute_rows(stream)) == 1
+
+
+def test_a_late_settlement_of_a_stream_that_ended_days_ago_still_pays_its_minutes():
+    stream = live_stream(2 * 24 * 60)
+    end_stream(stream, live_minutes=5.5)
+
+    services.award_stream_minutes()  # the tick leaves streams ended over a day ago alone
+    assert total_exp(stream.streamer) == 0
+    services.settle_stream(stream_id=stream.pk)
+
+    assert total_exp(stream.streamer) == 50
