@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 import psycopg
 import pytest
+from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.utils import timezone
 
 from config.celery import app as celery_app
 from gamification import services, tasks
 from gamification.models import StreamExp, UserAchievement
+from realtime import groups
 from streams.models import LiveStream
 from tests.gamification.helpers import live_stream, stream_minute_rows, total_exp, wait_until
 from tests.support import servers
@@ -151,3 +156,52 @@ def test_a_worker_killed_mid_tick_and_restarted_pays_exactly_once(log_dir):
 
     assert total_exp(stream.streamer) == 100
     assert len(stream_minute_rows(stream)) == 1
+
+
+def test_two_settle_tasks_racing_on_a_real_worker_unlock_each_achievement_once(log_dir):
+    stream = live_stream(61.5)
+    LiveStream.objects.filter(pk=stream.pk).update(
+        status=LiveStream.Status.ENDED,
+        actual_end=stream.actual_start + timedelta(minutes=61.5),
+        max_viewers=10,
+    )
+
+    with celery_worker(log_dir, pool="threads", concurrency=2) as worker:
+        tasks.settle_stream_gamification.delay(stream.pk)
+        tasks.settle_stream_gamification.delay(stream.pk)
+        wait_until(
+            lambda: succeeded(worker, "settle_stream_gamification") == 2,
+            what="both settle tasks succeeded",
+        )
+
+    completed = UserAchievement.objects.filter(user=stream.streamer, completed_at__isnull=False)
+    assert sorted(completed.values_list("achievement__code", flat=True)) == [
+        "first_stream_ended",
+        "minutes_streamed_60",
+        "peak_viewers_10",
+    ]
+    assert total_exp(stream.streamer) == 610
+    assert len(stream_minute_rows(stream)) == 1
+
+
+def test_the_exp_event_from_a_real_worker_reaches_the_dashboard_group(log_dir):
+    stream = live_stream(2.5)
+    group = groups.stream_dashboard(stream.pk)
+
+    async def listen_while_the_worker_ticks() -> dict:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        try:
+            tasks.award_stream_minutes.delay()
+            return await asyncio.wait_for(layer.receive(channel), timeout=60)
+        finally:
+            await layer.group_discard(group, channel)
+
+    with celery_worker(log_dir):
+        message = asyncio.run(listen_while_the_worker_ticks())
+
+    assert message == {
+        "type": "realtime.event",
+        "event": {"type": "exp", "gained": 20, "total_exp": 20, "current_level": 1},
+    }
