@@ -281,3 +281,17 @@ def test_a_late_settlement_of_a_stream_that_ended_days_ago_still_pays_its_minute
     services.settle_stream(stream_id=stream.pk)
 
     assert total_exp(stream.streamer) == 50
+
+
+def test_the_sql_level_formula_agrees_with_the_python_one_around_every_boundary():
+    from django.db import connection
+
+    boundaries = [services.exp_for_level(level) for level in range(1, 400)]
+    totals = sorted({t + d for t in boundaries for d in (-1, 0, 1) if t + d >= 0})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT t, {services._level_sql('t')} FROM unnest(%s::bigint[]) AS t", [totals]
+        )
+        rows = cursor.fetchall()
+
+    assert [(t, services.level_for_exp(t)) for t in totals] == sorted(rows)
