@@ -171,6 +171,10 @@ CELERY_TASK_TIME_LIMIT = 60
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A task whose worker died un-acked is redelivered after this many seconds.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300),
+    # How often a worker sweeps for such messages: every interval x throttle seconds
+    # (kombu's defaults, 10 x 10). Tests lower both to see a redelivery promptly.
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
+    "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 10),
     "global_keyprefix": f"{REDIS_PREFIX}:celery:",
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -12,6 +12,7 @@ urlpatterns = [
     path("ingest/", include("streams.ingest")),
     path("api/", include("donations.urls")),
     path("", include("donations.page_urls")),
+    path("api/", include("gamification.urls")),
     path("admin/", admin.site.urls),
     path("", include("pages.urls")),
 ]

@@ -41,6 +41,7 @@ from donations.selectors import (
     donation_for_owner,
     token_digest,
 )
+from gamification.services import check_donation_achievements
 from realtime import event_types, groups
 from realtime.events import send_event_on_commit
 from streams.models import LiveStream
@@ -332,6 +333,8 @@ def do_complete_donation(
             description=f"Donation {donation.id} ({currency_code.upper()})",
             processed_at=now,
         )
+        # "First donation received" unlocks in the same transaction as the money.
+        check_donation_achievements(streamer_id=streamer_id, stream_id=donation.stream_id, now=now)
         send_event_on_commit(
             [
                 groups.stream_room(donation.stream_id),

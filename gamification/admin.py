@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from gamification.models import Achievement, ExpAction, UserAchievement, UserExpLog
+from gamification.models import (
+    Achievement,
+    DailyActionCount,
+    ExpAction,
+    StreamExp,
+    UserAchievement,
+    UserExpLog,
+)
 
 
 @admin.register(ExpAction)
@@ -31,6 +38,7 @@ class UserExpLogAdmin(admin.ModelAdmin):
 class AchievementAdmin(admin.ModelAdmin):
     list_display = (
         "id",
+        "code",
         "name",
         "category",
         "condition_type",
@@ -48,4 +56,26 @@ class UserAchievementAdmin(admin.ModelAdmin):
     list_filter = ("achievement",)
     search_fields = ("user__username", "achievement__name")
     list_select_related = ("user", "achievement")
+    raw_id_fields = ("user",)
+
+
+@admin.register(StreamExp)
+class StreamExpAdmin(admin.ModelAdmin):
+    """Read-only: progress moves only through ``gamification.services``."""
+
+    list_display = ("stream", "minutes_awarded", "exp_awarded", "settled_at", "updated_at")
+    list_filter = ("settled_at",)
+    raw_id_fields = ("stream",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(DailyActionCount)
+class DailyActionCountAdmin(admin.ModelAdmin):
+    list_display = ("user", "action_type", "day", "count")
+    list_filter = ("action_type", "day")
     raw_id_fields = ("user",)

@@ -65,6 +65,9 @@ class Achievement(models.Model):
         LEGENDARY = "legendary", "Legendary"
 
     id = models.AutoField(primary_key=True)  # SERIAL in the seed
+    # Not in the seed: a stable identifier the code looks achievements up by (the
+    # seed's ``name`` is display text and may be translated or edited).
+    code = models.CharField(max_length=50, null=True, blank=True, unique=True)
     name = models.CharField(max_length=100)
     description = models.TextField(null=True, blank=True)
     category = models.CharField(max_length=50, null=True, blank=True)
@@ -122,3 +125,67 @@ class UserAchievement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} / {self.achievement_id}"
+
+
+class StreamExp(models.Model):
+    """Per-stream ``stream_minute`` progress: the data that makes the award exact.
+
+    ``minutes_awarded`` only moves forward, by a conditional ``UPDATE … WHERE
+    minutes_awarded = <old>`` in the same transaction as the ``user_exp_log`` insert
+    and the ``users.total_exp`` increment, so a minute is paid at most once whoever
+    runs the tick and however often. ``settled_at`` is set once an ended stream has
+    had its last minute counted; settled rows drop out of the minute tick.
+    """
+
+    stream = models.OneToOneField(
+        "streams.LiveStream",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="exp_progress",
+    )
+    minutes_awarded = models.IntegerField(default=0, db_default=0)
+    exp_awarded = models.BigIntegerField(default=0, db_default=0)
+    settled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    class Meta:
+        db_table = "gamification_stream_exp"
+        indexes = [
+            models.Index(
+                fields=["stream"],
+                name="gamif_stream_exp_open",
+                condition=models.Q(settled_at__isnull=True),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(minutes_awarded__gte=0) & models.Q(exp_awarded__gte=0),
+                name="gamif_stream_exp_nonnegative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"stream {self.stream_id}: {self.minutes_awarded} min"
+
+
+class DailyActionCount(models.Model):
+    """How many units of an action a user was credited on one UTC day, for
+    ``exp_actions.max_daily_count``. For ``stream_minute`` one unit is one live minute
+    credited with EXP (see docs/gamification.md)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    action_type = models.CharField(max_length=50)
+    day = models.DateField()
+    count = models.IntegerField(default=0, db_default=0)
+
+    class Meta:
+        db_table = "gamification_daily_action_count"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "action_type", "day"], name="gamif_daily_action_count_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.action_type} {self.day}: {self.count}"

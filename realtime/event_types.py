@@ -56,3 +56,36 @@ def donation(
     if replay:
         event["replay"] = True
     return event
+
+
+def exp(*, gained: int, total_exp: int, current_level: int) -> dict[str, Any]:
+    """Dashboard only: the streamer earned EXP (a level-up shows in ``current_level``)."""
+    return {
+        "type": "exp",
+        "gained": gained,
+        "total_exp": total_exp,
+        "current_level": current_level,
+    }
+
+
+def achievement(
+    *,
+    code: str,
+    name: str,
+    description: str,
+    rarity: str,
+    badge_color: str | None,
+    progress: int,
+    completed_at: str,
+) -> dict[str, Any]:
+    """Dashboard only: the streamer unlocked an achievement (sent once per unlock)."""
+    return {
+        "type": "achievement",
+        "code": code,
+        "name": name,
+        "description": description,
+        "rarity": rarity,
+        "badge_color": badge_color,
+        "progress": progress,
+        "completed_at": completed_at,
+    }

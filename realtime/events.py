@@ -42,3 +42,30 @@ def send_event_now(groups: Iterable[str], event: dict[str, Any]) -> None:
 def send_event_on_commit(group: str | Iterable[str], event: dict[str, Any]) -> None:
     groups = [group] if isinstance(group, str) else list(group)
     transaction.on_commit(lambda: send_event_now(groups, event))
+
+
+def send_events_now(items: Iterable[tuple[Iterable[str], dict[str, Any]]]) -> None:
+    """Send many events in one event-loop entry (one Redis connection), for set-based
+    jobs that emit thousands at once; ``send_event_now`` per event would pay a new
+    loop and connection each time."""
+    batch = [(list(groups), event) for groups, event in items]
+    if not batch:
+        return
+
+    async def send_all() -> None:
+        layer = get_channel_layer()
+        for groups, event in batch:
+            for group in groups:
+                try:
+                    await layer.group_send(group, wrap(event))
+                except Exception:  # committed data; a lost push must not fail the job
+                    logger.exception("could not publish %s to %s", event.get("type"), group)
+
+    async_to_sync(send_all)()
+
+
+def send_events_on_commit(items: Iterable[tuple[str | Iterable[str], dict[str, Any]]]) -> None:
+    """``send_event_on_commit`` for many events: all go out after commit, in order."""
+    batch = [([g] if isinstance(g, str) else list(g), event) for g, event in items]
+    if batch:
+        transaction.on_commit(lambda: send_events_now(batch))

@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.exceptions import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from gamification.services import settle_stream as settle_stream_gamification
 from realtime import event_types, groups
 from realtime.events import send_event_on_commit
 from streams.keys import keys_match, new_stream_key
@@ -484,8 +485,8 @@ def end_stale_streams(*, now: datetime | None = None) -> list[int]:
 def settle_stream(*, stream_id: int) -> dict[str, object] | None:
     """Final bookkeeping of an ended stream (run by ``streams.tasks.settle_stream``).
 
-    Idempotent; a missing or not-ended stream is left alone. The lifecycle part makes
-    sure ``actual_end`` is set; EXP and peak settlement hook in here.
+    Idempotent; a missing or not-ended stream is left alone. Makes sure
+    ``actual_end`` is set, then awards the last EXP minutes and the achievements.
     """
     with transaction.atomic():
         stream = (
@@ -498,6 +499,7 @@ def settle_stream(*, stream_id: int) -> dict[str, object] | None:
         if stream.actual_end is None:
             stream.actual_end = _now()
             stream.save(update_fields=["actual_end", "updated_at"])
+    settle_stream_gamification(stream_id=stream.id)
     return {
         "stream_id": stream.id,
         "actual_end": stream.actual_end.isoformat() if stream.actual_end else None,

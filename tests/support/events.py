@@ -30,8 +30,16 @@ def capture_events() -> Iterator[list[tuple[list[str], dict[str, Any]]]]:
         sent.append((groups, event))
         original(groups, event)
 
+    original_many = events.send_events_now
+
+    def record_many(items):
+        items = [(list(groups), event) for groups, event in items]
+        sent.extend(items)
+        original_many(items)
+
     with (
         mock.patch.object(events, "send_event_now", record),
+        mock.patch.object(events, "send_events_now", record_many),
         TestCase.captureOnCommitCallbacks(execute=True),
     ):
         yield sent

@@ -157,42 +157,48 @@ def daphne(log_dir: Path, **env: str) -> Iterator[DaphneServer]:
 
 
 class CeleryWorker(ManagedProcess):
-    """A real Celery worker (solo pool) on the test run's broker and database."""
+    """A real ``celery -A config worker`` on the test run's Redis broker and test
+    database. ``pool="solo"`` runs tasks in the worker process itself, so killing the
+    process group kills the task mid-way."""
 
-    def __init__(self, log_dir: Path, env: dict[str, str] | None = None, name: str = "celery"):
-        super().__init__(
-            name,
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-l", "INFO"],
-            env or subprocess_env(),
-            log_dir,
-        )
+    def __init__(
+        self,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        name: str = "celery-worker",
+        pool: str = "solo",
+        concurrency: int = 1,
+    ):
+        cmd = [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", pool]
+        if pool != "solo":
+            cmd += ["-c", str(concurrency)]
+        cmd += ["-l", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        cmd += ["-n", f"{name}-{os.getpid()}-{free_port()}@%h"]
+        super().__init__(name, cmd, env or subprocess_env(), log_dir)
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited:\n{self.log()}")
-            if " ready." in self.log():
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.log()}")
+        self.wait_for_log("ready.", timeout=timeout)
 
-    def wait_for_log(self, text: str, timeout: float = 60) -> str:
+    def wait_for_log(self, text: str, timeout: float = 60, count: int = 1) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             log = self.log()
-            if text in log:
+            if log.count(text) >= count:
                 return log
             if not self.alive():
-                break
+                raise RuntimeError(f"{self.name} exited:\n{self.log()}")
             time.sleep(0.2)
-        raise AssertionError(f"{text!r} not in the {self.name} log:\n{self.log()}")
+        raise RuntimeError(f"{self.name}: no {text!r} after {timeout}s:\n{self.log()}")
 
 
 @contextmanager
-def celery_worker(log_dir: Path, **env: str) -> Iterator[CeleryWorker]:
-    worker = CeleryWorker(log_dir, subprocess_env(**env))
+def celery_worker(
+    log_dir: Path, name: str = "celery-worker", pool: str = "solo", concurrency: int = 1, **env: str
+) -> Iterator[CeleryWorker]:
+    worker = CeleryWorker(
+        log_dir, subprocess_env(**env), name=name, pool=pool, concurrency=concurrency
+    )
     try:
         yield worker
     finally:
