@@ -333,8 +333,6 @@ def do_complete_donation(
             description=f"Donation {donation.id} ({currency_code.upper()})",
             processed_at=now,
         )
-        # "First donation received" unlocks in the same transaction as the money.
-        check_donation_achievements(streamer_id=streamer_id, stream_id=donation.stream_id, now=now)
         send_event_on_commit(
             [
                 groups.stream_room(donation.stream_id),
@@ -343,6 +341,9 @@ def do_complete_donation(
             ],
             donation_event(donation),
         )
+        # "First donation received" unlocks in the same transaction as the money; its
+        # event follows the donation's.
+        check_donation_achievements(streamer_id=streamer_id, stream_id=donation.stream_id, now=now)
         return "completed"
 
 

@@ -63,23 +63,25 @@ def test_a_succeeded_payment_completes_the_donation_books_it_and_tells_everyone(
         Decimal("900.00"),
     )
     assert sale.payment_reference == donation.payment_intent_id
-    assert sent == [
-        (
-            [
-                groups.stream_room(stream.id),
-                groups.stream_dashboard(stream.id),
-                groups.streamer_overlays(stream.streamer_id),
-            ],
-            {
-                "type": "donation",
-                "id": donation.id,
-                "display_name": "Kind viewer",
-                "amount": "1000.00",
-                "currency": "jpy",
-                "message": "<b>hi</b>",
-                "created_at": donation.created_at.isoformat(),
-            },
-        )
+    assert sent[0] == (
+        [
+            groups.stream_room(stream.id),
+            groups.stream_dashboard(stream.id),
+            groups.streamer_overlays(stream.streamer_id),
+        ],
+        {
+            "type": "donation",
+            "id": donation.id,
+            "display_name": "Kind viewer",
+            "amount": "1000.00",
+            "currency": "jpy",
+            "message": "<b>hi</b>",
+            "created_at": donation.created_at.isoformat(),
+        },
+    )
+    # The streamer's first donation also unlocks an achievement, on the dashboard only.
+    assert [(groups_, event["type"], event["code"]) for groups_, event in sent[1:]] == [
+        ([groups.stream_dashboard(stream.id)], "achievement", "first_donation_received")
     ]
 
 
@@ -138,7 +140,7 @@ def test_the_same_event_delivered_twice_counts_once(api, stripe_keys):
     with capture_events() as sent:
         assert post_webhook(api, evt).json()["result"] == "completed"
         assert post_webhook(api, evt).json()["result"] == "duplicate"
-    assert len(sent) == 1
+    assert [event["type"] for _, event in sent] == ["donation", "achievement"]
     assert total(donation.stream) == Decimal("500.00")
     assert Transaction.objects.count() == 1
     assert StripeEvent.objects.get().event_id == evt["id"]
@@ -150,7 +152,8 @@ def test_a_second_event_for_the_same_payment_changes_nothing(api, stripe_keys):
         post_webhook(api, succeeded_event(donation))
         response = post_webhook(api, succeeded_event(donation))
     assert response.status_code == 200 and response.json()["result"] == "already_completed"
-    assert len(sent) == 1 and Transaction.objects.count() == 1
+    assert [event["type"] for _, event in sent] == ["donation", "achievement"]
+    assert Transaction.objects.count() == 1
     assert total(donation.stream) == Decimal("500.00")
 
 
