@@ -8,6 +8,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/schema", SpectacularAPIView.as_view(), name="openapi-schema"),
     path("api/", include("accounts.urls")),
+    path("api/", include("chat.urls")),
     path("admin/", admin.site.urls),
 ]
 
