@@ -18,10 +18,10 @@ def test_sending_a_chat_message_takes_two_queries(django_assert_num_queries):
     stream = make_stream(owner, status="live")
     ChatSettings.objects.create(stream=stream, slow_mode_seconds=0)
     ChatModerator.objects.create(channel=owner, user=make_user())
-    with capture_events() as sent:
-        # 1: stream + settings + moderator/ban checks; 2: SAVEPOINT/INSERT/RELEASE
-        with django_assert_num_queries(4):
-            message = check_send_chat_message(user=viewer, stream_id=stream.id, text="hi")
+    # One SELECT (stream + slow mode + moderator + ban), then the INSERT; inside the
+    # test's transaction the atomic block adds SAVEPOINT and RELEASE.
+    with capture_events() as sent, django_assert_num_queries(4):
+        message = check_send_chat_message(user=viewer, stream_id=stream.id, text="hi")
     assert ChatMessage.objects.get().id == message.id
     assert [groups for groups, _ in sent] == [[f"stream.{stream.id}", f"dashboard.{stream.id}"]]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -139,17 +140,18 @@ async def test_join_and_leave_churn_sends_at_most_one_viewers_event_per_second()
                 seen.append((loop.time(), frame))
 
     watching = asyncio.ensure_future(watch())
+    started = loop.time()
     for _ in range(15):
         s, _, _ = await joined(path)
         await s.disconnect()
     await asyncio.sleep(2.5)
     watching.cancel()
-    times = [t for t, _ in seen]
-    assert all(b - a >= 0.9 for a, b in zip(times, times[1:], strict=False)), times
+    elapsed = loop.time() - started
+    # 30 count changes, yet at most one broadcast per started second of churn.
+    assert 1 <= len(seen) <= int(elapsed) + 1, (elapsed, seen)
     assert seen[-1][1]["count"] == 1  # the last word is the settled count
-    counts = [f["count"] for _, f in seen]
     frames = [f for _, f in seen]
-    assert all(x != y for x, y in zip(frames, frames[1:], strict=False)), counts
+    assert all(x != y for x, y in itertools.pairwise(frames)), frames  # only changes
 
 
 async def test_dashboard_sockets_do_not_count_as_viewers():
