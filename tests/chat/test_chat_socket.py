@@ -250,3 +250,42 @@ async def test_stream_state_changes_are_forwarded_to_the_room():
     }
     assert [f for f in await frames_until_quiet(socket, 0.2) if f["type"] == "stream.state"] == []
     await socket.disconnect()
+
+
+async def test_moderation_events_reach_the_open_sockets():
+    from chat.services import (
+        check_ban_chat_user,
+        check_delete_chat_message,
+        check_set_chat_settings,
+    )
+
+    owner, viewer, stream = await setup()
+    watcher, _, _ = await joined(room(stream))
+    v, _, _ = await joined(room(stream), viewer)
+    await send(v, {"type": "chat.send", "text": "spam"})
+    message = await next_of_type(watcher, "chat.message")
+
+    await sync_to_async(check_delete_chat_message)(
+        actor=owner, stream_id=stream.id, message_id=message["id"]
+    )
+    assert await next_of_type(watcher, "chat.message_deleted") == {
+        "type": "chat.message_deleted",
+        "id": message["id"],
+    }
+    await sync_to_async(check_set_chat_settings)(
+        actor=owner, stream_id=stream.id, slow_mode_seconds=5
+    )
+    assert await next_of_type(watcher, "chat.settings") == {
+        "type": "chat.settings",
+        "slow_mode_seconds": 5,
+    }
+    await sync_to_async(check_ban_chat_user)(
+        actor=owner, stream_id=stream.id, user_id=viewer.id, duration_seconds=None
+    )
+    assert await next_of_type(watcher, "chat.user_banned") == {
+        "type": "chat.user_banned",
+        "user_id": viewer.id,
+        "until": None,
+    }
+    error = await error_of(v, {"type": "chat.send", "text": "more spam"})
+    assert error["code"] == "banned"
