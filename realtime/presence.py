@@ -321,9 +321,8 @@ class PresenceHub:
         """Stop background work and remove this process's sockets at once."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
         self._tasks = []
         with contextlib.suppress(Exception):
             await self.redis.delete(_proc(self.token))
