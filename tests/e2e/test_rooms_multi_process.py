@@ -97,9 +97,12 @@ def test_chat_and_viewer_counts_span_processes_and_survive_a_killed_process(two_
 
         # B dies without any cleanup: Bob and B's anonymous viewer drop out; Alice
         # still has tabs on A.
+        killed_at = asyncio.get_running_loop().time()
         b.kill()
         await wait_for_count(anon_a, 2, timeout=DEAD_PROCESS_BOUND)
         assert viewer_count(stream.id) == 2
+        dropped = asyncio.get_running_loop().time() - killed_at
+        print(f"viewers of the killed process dropped out after {dropped:.1f} s")
         for ws in (alice_a1, alice_a2, anon_a):
             await ws.close()
         for ws in (alice_b, bob_b, anon_b):
