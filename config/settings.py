@@ -153,6 +153,10 @@ CHANNEL_LAYERS = {
     },
 }
 
+# Daphne's runserver refuses client WebSocket messages larger than this (the
+# production command passes the same value as --websocket-max-message-size).
+DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = 64 * 1024
+
 # --------------------------------------------------------------------------- Celery
 
 CELERY_BROKER_URL = REDIS_URL

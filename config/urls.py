@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/", include("donations.urls")),
     path("", include("donations.page_urls")),
     path("api/", include("gamification.urls")),
+    path("api/", include("chat.urls")),
     path("admin/", admin.site.urls),
     path("", include("pages.urls")),
 ]

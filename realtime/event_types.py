@@ -89,3 +89,45 @@ def achievement(
         "progress": progress,
         "completed_at": completed_at,
     }
+
+
+# --------------------------------------------------------------------------- chat and viewers
+# A chat message object (``chat.history`` items, ``chat.message`` body):
+# ``{id, user {id, username, display_name, current_level}, text, created_at}``;
+# the live event may add the sender's ``client_id``. Domain apps build the object
+# (chat/serializers.py); these builders only fix the envelope.
+
+
+def chat_message(message: dict[str, Any], client_id: str | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "chat.message",
+        "id": message["id"],
+        "user": message["user"],
+        "text": message["text"],
+        "created_at": message["created_at"],
+    }
+    if client_id is not None:
+        event["client_id"] = client_id
+    return event
+
+
+def chat_history(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The last messages, oldest first."""
+    return {"type": "chat.history", "messages": messages}
+
+
+def chat_message_deleted(message_id: int) -> dict[str, Any]:
+    return {"type": "chat.message_deleted", "id": message_id}
+
+
+def chat_user_banned(user_id: int, until: str | None) -> dict[str, Any]:
+    """``until`` is an ISO timestamp for a timeout, ``None`` for a permanent ban."""
+    return {"type": "chat.user_banned", "user_id": user_id, "until": until}
+
+
+def chat_settings(slow_mode_seconds: int) -> dict[str, Any]:
+    return {"type": "chat.settings", "slow_mode_seconds": slow_mode_seconds}
+
+
+def viewers(count: int, peak: int) -> dict[str, Any]:
+    return {"type": "viewers", "count": count, "peak": peak}

@@ -33,7 +33,21 @@ def main() -> int:
         print("Demo data:")
         subprocess.run([*manage, "seed_demo"], env=env, check=True)
         commands = {
-            "web": [PY, "-m", "daphne", "-b", host, "-p", str(port), "config.asgi:application"],
+            "web": [
+                PY,
+                "-m",
+                "daphne",
+                "-b",
+                host,
+                "-p",
+                str(port),
+                # Client WebSocket frames over 64 KiB are refused, never buffered.
+                "--websocket-max-message-size",
+                "65536",
+                "--websocket-max-frame-size",
+                "65536",
+                "config.asgi:application",
+            ],
             "worker": [PY, "-m", "celery", "-A", "config", "worker", "-l", "INFO", "-c", "2"],
             "beat": [
                 PY,

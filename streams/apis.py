@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from realtime import presence
 from streams import selectors, services
 from streams.models import LiveStream
 from streams.serializers import owner_stream, public_stream, stream_key_payload
@@ -85,7 +86,10 @@ class StreamListCreateApi(APIView):
         )
         paginator = StreamPagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response([public_stream(s) for s in page])
+        counts = presence.viewer_counts([s.id for s in page])
+        return paginator.get_paginated_response(
+            [public_stream(s, viewer_count=counts[s.id]) for s in page]
+        )
 
     @extend_schema(request=InputSerializer, responses={201: dict})
     def post(self, request: Request) -> Response:

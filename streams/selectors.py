@@ -24,14 +24,10 @@ def list_streams(*, status: str | None = None, streamer_id: int | None = None):
 
 
 def chat_message_count(stream_id: int) -> int:
-    """Chat messages of a stream, once the chat app has its message model."""
-    from django.apps import apps
+    """Chat messages of a stream, not counting the ones moderators deleted."""
+    from chat.models import ChatMessage
 
-    try:
-        model = apps.get_model("chat", "ChatMessage")
-    except LookupError:
-        return 0
-    return model.objects.filter(stream_id=stream_id).count()
+    return ChatMessage.objects.filter(stream_id=stream_id, deleted_at__isnull=True).count()
 
 
 def stream_stats(stream: LiveStream, *, now=None) -> dict:

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from accounts.serializers import public_user
+from realtime import presence
 from streams.models import LiveStream
 
 
@@ -14,7 +15,11 @@ def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def public_stream(stream: LiveStream, *, viewer_count: int = 0) -> dict[str, Any]:
+def public_stream(stream: LiveStream, *, viewer_count: int | None = None) -> dict[str, Any]:
+    """``viewer_count`` is the live count across all server processes (read from
+    presence unless the caller already has it, e.g. for a whole page of streams)."""
+    if viewer_count is None:
+        viewer_count = presence.viewer_count(stream.id)
     return {
         "id": stream.id,
         "title": stream.title,
@@ -32,7 +37,7 @@ def public_stream(stream: LiveStream, *, viewer_count: int = 0) -> dict[str, Any
     }
 
 
-def owner_stream(stream: LiveStream, *, viewer_count: int = 0) -> dict[str, Any]:
+def owner_stream(stream: LiveStream, *, viewer_count: int | None = None) -> dict[str, Any]:
     """The owner's view: the public stream plus the ingest status. Still no key."""
     reconnect_deadline = None
     if stream.status == LiveStream.Status.LIVE and stream.ingest_done_at is not None:

@@ -24,11 +24,12 @@ from django.utils import timezone
 
 from core.exceptions import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from gamification.services import settle_stream as settle_stream_gamification
-from realtime import event_types, groups
+from realtime import event_types, groups, presence
 from realtime.events import send_event_on_commit
 from streams.keys import keys_match, new_stream_key
 from streams.models import LiveStream
 from streams.serializers import public_stream
+from streams.viewers import persist_viewer_peak
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -486,7 +487,8 @@ def settle_stream(*, stream_id: int) -> dict[str, object] | None:
     """Final bookkeeping of an ended stream (run by ``streams.tasks.settle_stream``).
 
     Idempotent; a missing or not-ended stream is left alone. Makes sure
-    ``actual_end`` is set, then awards the last EXP minutes and the achievements.
+    ``actual_end`` is set, persists the final viewer peak, then awards the last EXP
+    minutes and the achievements.
     """
     with transaction.atomic():
         stream = (
@@ -499,6 +501,9 @@ def settle_stream(*, stream_id: int) -> dict[str, object] | None:
         if stream.actual_end is None:
             stream.actual_end = _now()
             stream.save(update_fields=["actual_end", "updated_at"])
+    # The final peak first: the peak-viewer achievements read it.
+    persist_viewer_peak(stream_id=stream.id)
+    presence.forget_viewer_peak(stream.id)
     settle_stream_gamification(stream_id=stream.id)
     return {
         "stream_id": stream.id,

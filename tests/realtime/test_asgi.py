@@ -39,11 +39,15 @@ async def test_an_allowed_origin_gets_the_stream_state_first():
     assert event["stream"]["id"] == stream.id and event["stream"]["title"] == "Hello"
     assert "stream_key" not in event["stream"]
     assert stream.stream_key not in str(event)
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "chat.history"
     await communicator.send_json_to({"type": "ping"})
     assert await communicator.receive_json_from(timeout=5) == {"type": "pong"}
     await communicator.disconnect()
 
 
 async def test_an_unknown_stream_closes_with_4404():
-    _communicator, connected, code = await connect("/ws/streams/999999/")
-    assert not connected and code == 4404
+    # Accepted, then closed with 4404, so a browser can read the code.
+    communicator, connected, _ = await connect("/ws/streams/999999/")
+    assert connected
+    output = await communicator.receive_output(timeout=5)
+    assert output["type"] == "websocket.close" and output["code"] == 4404

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
+WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024  # as scripts/run.py starts Daphne
 
 
 def free_port() -> int:
@@ -114,6 +115,11 @@ class DaphneServer(ManagedProcess):
                 "127.0.0.1",
                 "-p",
                 str(self.port),
+                # Client frames over 64 KiB are refused by Daphne (closed with 1009).
+                "--websocket-max-message-size",
+                str(WEBSOCKET_MAX_MESSAGE_BYTES),
+                "--websocket-max-frame-size",
+                str(WEBSOCKET_MAX_MESSAGE_BYTES),
                 "config.asgi:application",
             ],
             env or subprocess_env(),

@@ -1,0 +1,70 @@
+"""Reads of chat data that consumers, APIs and other apps need."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from chat.models import ChatBan, ChatMessage, ChatModerator
+from chat.serializers import chat_message_payload
+from realtime.presence import viewer_count
+from streams.models import LiveStream
+from streams.selectors import get_stream
+from streams.serializers import public_stream
+
+HISTORY_SIZE = 50
+OPEN_STATUSES = (LiveStream.Status.SCHEDULED, LiveStream.Status.LIVE, None)
+
+
+def chat_is_open(status: str | None) -> bool:
+    """Chat is open while ``scheduled`` or ``live`` and read-only afterwards."""
+    return status in OPEN_STATUSES
+
+
+def visible_messages(*, stream_id: int, channel_id: int) -> QuerySet[ChatMessage]:
+    """Messages everyone may see: not deleted, author not permanently banned."""
+    banned = ChatBan.objects.filter(channel_id=channel_id, until__isnull=True).values("user_id")
+    return (
+        ChatMessage.objects.filter(stream_id=stream_id, deleted_at__isnull=True)
+        .exclude(user_id__in=banned)
+        .select_related("user")
+    )
+
+
+def recent_history(*, stream_id: int, channel_id: int, limit: int = HISTORY_SIZE) -> list[dict]:
+    """The last ``limit`` visible messages, oldest first."""
+    newest_first = list(
+        visible_messages(stream_id=stream_id, channel_id=channel_id).order_by("-id")[:limit]
+    )
+    return [chat_message_payload(m) for m in reversed(newest_first)]
+
+
+def message_page(
+    *, stream_id: int, channel_id: int, before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Visible messages older than ``before`` (all if ``None``), newest first."""
+    qs = visible_messages(stream_id=stream_id, channel_id=channel_id)
+    if before is not None:
+        qs = qs.filter(id__lt=before)
+    return [chat_message_payload(m) for m in qs.order_by("-id")[:limit]]
+
+
+def message_count(stream_id: int) -> int:
+    """Chat messages of a stream that were not deleted (for stream stats)."""
+    return ChatMessage.objects.filter(stream_id=stream_id, deleted_at__isnull=True).count()
+
+
+def is_moderator(*, channel_id: int, user_id: int) -> bool:
+    return ChatModerator.objects.filter(channel_id=channel_id, user_id=user_id).exists()
+
+
+def room_snapshot(stream_id: int) -> tuple[LiveStream, dict[str, Any], list[dict]] | None:
+    """What a socket gets on connect: the public stream (with the live viewer count)
+    and the chat history. Two queries."""
+    stream = get_stream(stream_id)
+    if stream is None:
+        return None
+    payload = public_stream(stream, viewer_count=viewer_count(stream.id))
+    history = recent_history(stream_id=stream.id, channel_id=stream.streamer_id)
+    return stream, payload, history

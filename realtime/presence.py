@@ -1,0 +1,485 @@
+"""Viewer presence: distinct viewers per stream across every server process.
+
+Model (all in Redis, every key under ``core.redis.key("presence", ...)``):
+
+* ``room:{sid}:users``   HASH user id → open sockets of that user (all processes)
+* ``room:{sid}:anon``    anonymous sockets (all processes)
+* ``room:{sid}:proc:{token}`` HASH ``u:{uid}`` / ``a`` → sockets *this process* holds
+* ``proc:{token}``       the process heartbeat, a key that expires after
+  ``PROCESS_TTL`` seconds unless refreshed every ``HEARTBEAT_INTERVAL`` seconds
+* ``proc:{token}:rooms`` the rooms a process holds sockets in; ``procs`` all processes
+* ``room:{sid}:peak``    the highest count seen while the stream was live
+* ``room:{sid}:sent`` / ``:throttle`` the last ``viewers`` payload broadcast, and a
+  1-second token that keeps broadcasts to at most one per second per room
+
+The count is ``HLEN users + anon``: a user with three tabs is one hash field, each
+anonymous socket counts once. Every join/leave is one atomic Lua call. A process
+that dies without cleanup stops refreshing its heartbeat; any live process (every
+``HEARTBEAT_INTERVAL`` s) or the ``persist_viewer_peaks`` beat task notices the
+missing heartbeat and subtracts that process's per-room hashes from the totals
+atomically ("reaping"). Worst case: ``PROCESS_TTL + HEARTBEAT_INTERVAL`` (13 s).
+
+A process that was reaped while still alive (its loop stalled longer than the TTL)
+finds its heartbeat gone and re-registers its sockets from its in-memory truth.
+
+``viewers {count, peak}`` is broadcast by whichever process saw a change, after an
+atomic check of the room's throttle token and of the last payload sent, so every
+room gets at most one per second, only when it changed, and within ~1 s of a change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from core.redis import get_async_redis, get_redis, key
+from realtime import event_types, groups
+from realtime.events import send_event
+
+logger = logging.getLogger(__name__)
+
+PROCESS_TTL = int(getattr(settings, "PRESENCE_PROCESS_TTL_SECONDS", 10))
+HEARTBEAT_INTERVAL = float(getattr(settings, "PRESENCE_HEARTBEAT_SECONDS", 3))
+BROADCAST_INTERVAL_MS = 1000
+PEAK_TTL = 7 * 24 * 3600
+SENT_TTL = 24 * 3600
+
+ANON = "a"
+
+
+def user_member(user_id: int) -> str:
+    return f"u:{user_id}"
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def _room(sid: int, *rest: object) -> str:
+    return key("presence", "room", sid, *rest)
+
+
+def _proc(token: str, *rest: object) -> str:
+    return key("presence", "proc", token, *rest)
+
+
+def _procs() -> str:
+    return key("presence", "procs")
+
+
+# --------------------------------------------------------------------------- scripts
+
+# KEYS: hb, proc_room, proc_rooms, users, anon, peak
+# ARGV: sid, member, uid, delta, live, peak_ttl
+# Returns the room's count, or -1 when this process is not registered (reaped).
+_CHANGE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local delta = tonumber(ARGV[4])
+local member = ARGV[2]
+local apply = true
+if delta < 0 then
+  local cur = tonumber(redis.call('HGET', KEYS[2], member) or '0')
+  if cur <= 0 then apply = false end
+end
+if apply then
+  local c = redis.call('HINCRBY', KEYS[2], member, delta)
+  if c <= 0 then redis.call('HDEL', KEYS[2], member) end
+  if member == 'a' then
+    local a = redis.call('INCRBY', KEYS[5], delta)
+    if a <= 0 then redis.call('DEL', KEYS[5]) end
+  else
+    local t = redis.call('HINCRBY', KEYS[4], ARGV[3], delta)
+    if t <= 0 then redis.call('HDEL', KEYS[4], ARGV[3]) end
+  end
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    redis.call('SADD', KEYS[3], ARGV[1])
+  else
+    redis.call('SREM', KEYS[3], ARGV[1])
+  end
+end
+local count = redis.call('HLEN', KEYS[4]) + tonumber(redis.call('GET', KEYS[5]) or '0')
+if ARGV[5] == '1' then
+  local peak = tonumber(redis.call('GET', KEYS[6]) or '0')
+  if count > peak then redis.call('SET', KEYS[6], count, 'EX', ARGV[6]) end
+end
+return count
+"""
+
+# Replace this process's contribution to one room with the given truth.
+# KEYS: hb, proc_room, proc_rooms, users, anon
+# ARGV: sid, member1, count1, member2, count2, ...
+_SYNC_ROOM = """
+local old = redis.call('HGETALL', KEYS[2])
+for i = 1, #old, 2 do
+  local member, c = old[i], tonumber(old[i + 1])
+  if member == 'a' then
+    if redis.call('INCRBY', KEYS[5], -c) <= 0 then redis.call('DEL', KEYS[5]) end
+  else
+    local uid = string.sub(member, 3)
+    if redis.call('HINCRBY', KEYS[4], uid, -c) <= 0 then redis.call('HDEL', KEYS[4], uid) end
+  end
+end
+redis.call('DEL', KEYS[2])
+for i = 2, #ARGV, 2 do
+  local member, c = ARGV[i], tonumber(ARGV[i + 1])
+  if c > 0 then
+    redis.call('HSET', KEYS[2], member, c)
+    if member == 'a' then
+      redis.call('INCRBY', KEYS[5], c)
+    else
+      redis.call('HINCRBY', KEYS[4], string.sub(member, 3), c)
+    end
+  end
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('SADD', KEYS[3], ARGV[1])
+else
+  redis.call('SREM', KEYS[3], ARGV[1])
+end
+return 1
+"""
+
+# KEYS: hb, procs   ARGV: ttl, token   Returns 1 if the heartbeat was still there.
+_HEARTBEAT = """
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+return existed
+"""
+
+# Subtract a dead process's sockets from every room it held. No-op while its
+# heartbeat exists. KEYS: hb, proc_rooms, procs   ARGV: token, presence prefix
+# Returns the stream ids whose count changed.
+_REAP = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {} end
+local sids = redis.call('SMEMBERS', KEYS[2])
+for _, sid in ipairs(sids) do
+  local base = ARGV[2] .. ':room:' .. sid
+  local pr = base .. ':proc:' .. ARGV[1]
+  local all = redis.call('HGETALL', pr)
+  for i = 1, #all, 2 do
+    local member, c = all[i], tonumber(all[i + 1])
+    if member == 'a' then
+      if redis.call('INCRBY', base .. ':anon', -c) <= 0 then redis.call('DEL', base .. ':anon') end
+    else
+      local uid = string.sub(member, 3)
+      if redis.call('HINCRBY', base .. ':users', uid, -c) <= 0 then
+        redis.call('HDEL', base .. ':users', uid)
+      end
+    end
+  end
+  redis.call('DEL', pr)
+end
+redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+return sids
+"""
+
+# KEYS: users, anon, peak, sent, throttle   ARGV: live, peak_ttl, throttle_ms, sent_ttl
+# Returns {state, wait_ms, count, peak}: state 0 unchanged, 1 wait, 2 send now.
+_FLUSH = """
+local count = redis.call('HLEN', KEYS[1]) + tonumber(redis.call('GET', KEYS[2]) or '0')
+local peak = tonumber(redis.call('GET', KEYS[3]) or '0')
+if ARGV[1] == '1' and count > peak then
+  peak = count
+  redis.call('SET', KEYS[3], count, 'EX', ARGV[2])
+end
+local payload = count .. ':' .. peak
+if redis.call('GET', KEYS[4]) == payload then return {0, 0, count, peak} end
+local wait = redis.call('PTTL', KEYS[5])
+if wait > 0 then return {1, wait, count, peak} end
+redis.call('SET', KEYS[5], '1', 'PX', ARGV[3])
+redis.call('SET', KEYS[4], payload, 'EX', ARGV[4])
+return {2, 0, count, peak}
+"""
+
+
+# --------------------------------------------------------------------------- selectors
+
+
+def viewer_count(stream_id: int) -> int:
+    """Distinct viewers of a stream right now, across all server processes."""
+    return viewer_counts([stream_id])[stream_id]
+
+
+def viewer_counts(stream_ids: list[int]) -> dict[int, int]:
+    """``viewer_count`` for many streams in one Redis round trip."""
+    if not stream_ids:
+        return {}
+    pipe = get_redis().pipeline(transaction=False)
+    for sid in stream_ids:
+        pipe.hlen(_room(sid, "users"))
+        pipe.get(_room(sid, "anon"))
+    replies = pipe.execute()
+    return {
+        sid: int(replies[2 * i]) + max(int(replies[2 * i + 1] or 0), 0)
+        for i, sid in enumerate(stream_ids)
+    }
+
+
+def viewer_peak(stream_id: int) -> int:
+    """The peak count recorded in Redis while the stream was live (0 if none)."""
+    return int(get_redis().get(_room(stream_id, "peak")) or 0)
+
+
+def forget_viewer_peak(stream_id: int, *, keep_seconds: int = 3600) -> None:
+    """Let the Redis peak of a settled stream expire (it is persisted by then)."""
+    get_redis().expire(_room(stream_id, "peak"), keep_seconds)
+
+
+def reap_dead_processes() -> list[int]:
+    """Drop the sockets of processes whose heartbeat expired; return affected streams.
+
+    Safe to run anywhere, any number of times (the script re-checks the heartbeat).
+    """
+    r = get_redis()
+    reap = r.register_script(_REAP)
+    changed: list[int] = []
+    for token in r.smembers(_procs()):
+        if r.exists(_proc(token)):
+            continue
+        sids = reap(
+            keys=[_proc(token), _proc(token, "rooms"), _procs()], args=[token, key("presence")]
+        )
+        changed += [int(s) for s in sids]
+    return changed
+
+
+# --------------------------------------------------------------------------- the per-process hub
+
+
+@dataclass
+class _Room:
+    members: Counter = field(default_factory=Counter)
+    live: bool | None = None
+
+
+class PresenceHub:
+    """This process's sockets, mirrored into Redis; one per event loop."""
+
+    def __init__(self) -> None:
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.redis = get_async_redis()
+        self.rooms: dict[int, _Room] = {}
+        self.pending: set[int] = set()
+        self._lock = asyncio.Lock()
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._registered = False
+        self._change = self.redis.register_script(_CHANGE)
+        self._sync_room = self.redis.register_script(_SYNC_ROOM)
+        self._heartbeat = self.redis.register_script(_HEARTBEAT)
+        self._reap = self.redis.register_script(_REAP)
+        self._flush = self.redis.register_script(_FLUSH)
+
+    # ----------------------------------------------------------------- public API
+
+    async def join(self, stream_id: int, member: str, *, live: bool | None = None) -> int:
+        """Count one more socket of ``member`` in the room; return the room's count."""
+        await self._ensure_started()
+        room = self.rooms.setdefault(stream_id, _Room())
+        if room.live is None and live is not None:
+            room.live = live
+        async with self._lock:
+            room.members[member] += 1
+            count = await self._apply(stream_id, member, +1)
+        self._mark(stream_id)
+        return count
+
+    async def leave(self, stream_id: int, member: str) -> None:
+        room = self.rooms.get(stream_id)
+        if room is None or room.members[member] <= 0:
+            return
+        async with self._lock:
+            room.members[member] -= 1
+            if room.members[member] <= 0:
+                del room.members[member]
+            await self._apply(stream_id, member, -1)
+            if not room.members:
+                self.rooms.pop(stream_id, None)
+        self._mark(stream_id)
+
+    def note_status(self, stream_id: int, status: str | None) -> None:
+        """A ``stream.state`` passed by: peaks are tracked only while live."""
+        room = self.rooms.get(stream_id)
+        if room is None:
+            return
+        live = status == "live"
+        if room.live != live:
+            room.live = live
+            self._mark(stream_id)
+
+    async def close(self) -> None:
+        """Stop background work and remove this process's sockets at once."""
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+        self._tasks = []
+        with contextlib.suppress(Exception):
+            await self.redis.delete(_proc(self.token))
+            await self._reap(
+                keys=[_proc(self.token), _proc(self.token, "rooms"), _procs()],
+                args=[self.token, key("presence")],
+            )
+        with contextlib.suppress(Exception):
+            await self.redis.aclose()
+
+    # ----------------------------------------------------------------- internals
+
+    async def _ensure_started(self) -> None:
+        if self._registered:
+            return
+        async with self._lock:
+            if not self._registered:
+                await self._heartbeat(
+                    keys=[_proc(self.token), _procs()], args=[PROCESS_TTL, self.token]
+                )
+                self._registered = True
+                self._tasks = [
+                    asyncio.ensure_future(self._keepalive()),
+                    asyncio.ensure_future(self._flusher()),
+                ]
+
+    async def _apply(self, stream_id: int, member: str, delta: int) -> int:
+        """Caller holds ``self._lock``."""
+        room = self.rooms.get(stream_id)
+        live = "1" if room is not None and room.live else "0"
+        uid = member[2:] if member != ANON else ""
+        keys = [
+            _proc(self.token),
+            _room(stream_id, "proc", self.token),
+            _proc(self.token, "rooms"),
+            _room(stream_id, "users"),
+            _room(stream_id, "anon"),
+            _room(stream_id, "peak"),
+        ]
+        count = await self._change(keys=keys, args=[stream_id, member, uid, delta, live, PEAK_TTL])
+        if count == -1:
+            # Our heartbeat expired and we may have been reaped: the local state is
+            # the truth; write all of it back (this change included).
+            await self._resync()
+            count = await self._change(keys=keys, args=[stream_id, member, uid, 0, live, PEAK_TTL])
+        return int(count)
+
+    async def _resync(self) -> None:
+        """Caller holds ``self._lock``."""
+        await self._heartbeat(keys=[_proc(self.token), _procs()], args=[PROCESS_TTL, self.token])
+        for sid, room in list(self.rooms.items()):
+            args: list[Any] = [sid]
+            for member, n in room.members.items():
+                args += [member, n]
+            await self._sync_room(
+                keys=[
+                    _proc(self.token),
+                    _room(sid, "proc", self.token),
+                    _proc(self.token, "rooms"),
+                    _room(sid, "users"),
+                    _room(sid, "anon"),
+                ],
+                args=args,
+            )
+            self._mark(sid)
+
+    def _mark(self, stream_id: int) -> None:
+        self.pending.add(stream_id)
+        self._wakeup.set()
+
+    async def _keepalive(self) -> None:
+        while True:
+            try:
+                async with self._lock:
+                    existed = await self._heartbeat(
+                        keys=[_proc(self.token), _procs()], args=[PROCESS_TTL, self.token]
+                    )
+                    if not existed:
+                        await self._resync()
+                await self._reap_others()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("presence heartbeat failed")
+            await asyncio.sleep(HEARTBEAT_INTERVAL)
+
+    async def _reap_others(self) -> None:
+        tokens = [t for t in await self.redis.smembers(_procs()) if t != self.token]
+        if not tokens:
+            return
+        alive = await asyncio.gather(*(self.redis.exists(_proc(t)) for t in tokens))
+        for token, is_alive in zip(tokens, alive, strict=True):
+            if is_alive:
+                continue
+            sids = await self._reap(
+                keys=[_proc(token), _proc(token, "rooms"), _procs()],
+                args=[token, key("presence")],
+            )
+            if sids:
+                logger.info("reaped dead process %s from %d rooms", token, len(sids))
+            for sid in sids:
+                self._mark(int(sid))
+
+    async def _flusher(self) -> None:
+        while True:
+            try:
+                if not self.pending:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                delay = BROADCAST_INTERVAL_MS / 1000
+                for sid in list(self.pending):
+                    room = self.rooms.get(sid)
+                    live = "1" if room is not None and room.live else "0"
+                    state, wait_ms, count, peak = await self._flush(
+                        keys=[
+                            _room(sid, "users"),
+                            _room(sid, "anon"),
+                            _room(sid, "peak"),
+                            _room(sid, "sent"),
+                            _room(sid, "throttle"),
+                        ],
+                        args=[live, PEAK_TTL, BROADCAST_INTERVAL_MS, SENT_TTL],
+                    )
+                    if state == 1:
+                        delay = min(delay, max(int(wait_ms), 20) / 1000)
+                        continue
+                    self.pending.discard(sid)
+                    if state == 2:
+                        event = event_types.viewers(int(count), int(peak))
+                        await send_event(groups.stream_room(sid), event)
+                        await send_event(groups.stream_dashboard(sid), event)
+                if self.pending:
+                    await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("presence flush failed")
+                await asyncio.sleep(1)
+
+
+_hubs: dict[asyncio.AbstractEventLoop, PresenceHub] = {}
+
+
+def get_hub() -> PresenceHub:
+    """The hub of the running event loop (Daphne runs one loop per process)."""
+    loop = asyncio.get_running_loop()
+    for other in [lp for lp in _hubs if lp.is_closed()]:
+        _hubs.pop(other, None)
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = PresenceHub()
+    return hub
+
+
+async def close_hub() -> None:
+    """Shut down this loop's hub (tests; a server process just dies or drains)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.pop(loop, None)
+    if hub is not None:
+        await hub.close()
