@@ -4,7 +4,7 @@ Compares channels-redis' ``RedisPubSubChannelLayer`` (what the project uses) wit
 core ``RedisChannelLayer`` for N sockets of one room held by one server process.
 Redis work is read from ``INFO commandstats`` around the sends.
 
-    .venv/bin/python scripts/services.py run -- .venv/bin/python bench/fanout.py
+    make bench
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from tests.donations.e2e import (
     nothing_more,
     post_event,
     recv_json,
+    recv_room_json,
 )
 from tests.donations.helpers import live_stream, pending_donation, succeeded_event
 from tests.support import stripe_server as stripe_support
@@ -55,16 +56,19 @@ def test_a_completed_donation_reaches_the_room_the_dashboard_and_every_overlay(s
             connect(app, f"/ws/overlays/{token}/") as overlay_b,
             connect(app, f"/ws/overlays/{other_streams_overlay}/") as stranger,
         ):
-            assert (await recv_json(room))["type"] == "stream.state"
+            assert (await recv_room_json(room))["type"] == "stream.state"
+            assert (await recv_room_json(room))["type"] == "chat.history"
             for ws in (overlay_a, overlay_b, stranger):
                 await nothing_more(ws)  # subscribed
             response = await post_event(app, evt)
             assert response.status_code == 200, response.text
             expected = expected_event(donation)
-            assert await recv_json(room) == expected
+            assert await recv_room_json(room) == expected
             assert await recv_json(overlay_a) == expected
             assert await recv_json(overlay_b) == expected
             message = await asyncio.wait_for(layer.receive(dashboard), 20)
+            while message["event"]["type"] == "viewers":  # the dashboard hears counts too
+                message = await asyncio.wait_for(layer.receive(dashboard), 20)
             assert message == {"type": "realtime.event", "event": expected}
             await nothing_more(stranger)  # another streamer's overlay got nothing
             await nothing_more(room)  # exactly once
