@@ -154,3 +154,51 @@ def test_a_guest_donates_from_the_watch_page_and_sees_the_alert_in_the_room(stri
         assert page.text_content(".msg.donation .author") == "Kind guest"
         assert page.text_content(".msg.donation .text") == XSS
         assert page.evaluate("window.__pwned") is None
+
+
+def test_viewer_chats_on_the_watch_page_and_the_streamer_moderates_from_the_dashboard(
+    daphne_server,
+):
+    streamer = make_user("host4", display_name="Host")
+    make_user("fan4", display_name="Fan")
+    stream = make_stream(streamer, status="live", actual_start=timezone.now(), title="Chat time")
+    with chromium() as browser:
+        dash = browser.new_context().new_page()
+        dash.goto(f"{daphne_server.http_url}/dashboard/")
+        dash.wait_for_selector("#auth-form", timeout=WAIT_MS)
+        log_in(dash, "host4")
+        dash.wait_for_function(
+            "document.getElementById('panel-title').textContent === 'Chat time'", timeout=WAIT_MS
+        )
+
+        watch = browser.new_context().new_page()
+        watch.goto(f"{daphne_server.http_url}/streams/{stream.id}/")
+        watch.wait_for_selector("#auth-form", timeout=WAIT_MS)
+        log_in(watch, "fan4")
+        watch.wait_for_selector("#chat-input", timeout=WAIT_MS)
+        # The dashboard sees its one viewer.
+        dash.wait_for_function(
+            "document.getElementById('panel-viewers').textContent === '1'", timeout=WAIT_MS
+        )
+
+        watch.fill("#chat-input", XSS)
+        watch.click("#chat-send")
+        watch.wait_for_selector("#chat .msg .text", timeout=WAIT_MS)
+        assert watch.text_content("#chat .msg .text") == XSS
+        dash.wait_for_selector("#chat .msg .text", timeout=WAIT_MS)
+        assert dash.text_content("#chat .msg .author") == "Fan"
+        assert dash.text_content("#chat .msg .text") == XSS
+
+        # An empty message is refused with the server's error, the socket stays usable.
+        watch.fill("#chat-input", "   ")
+        watch.evaluate("socket.send({type: 'chat.send', text: '   '})")
+        watch.wait_for_function(
+            "document.getElementById('chat-error').textContent.length > 0", timeout=WAIT_MS
+        )
+
+        dash.click("#chat .msg button[title='Delete message']")
+        watch.wait_for_function(
+            "document.querySelectorAll('#chat .msg').length === 0", timeout=WAIT_MS
+        )
+        assert dash.evaluate("window.__pwned") is None
+        assert watch.evaluate("window.__pwned") is None
