@@ -51,6 +51,9 @@ def test_streamer_creates_a_stream_reveals_the_key_goes_live_and_ends(daphne_ser
         page.wait_for_function(
             "document.getElementById('panel-status').textContent === 'live'", timeout=WAIT_MS
         )
+        page.wait_for_function(  # the stats follow the state
+            "document.getElementById('stats').textContent.includes('live')", timeout=WAIT_MS
+        )
         page.click("#btn-end")
         page.wait_for_function(
             "document.getElementById('panel-status').textContent === 'ended'", timeout=WAIT_MS
