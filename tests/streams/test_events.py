@@ -6,6 +6,7 @@ import pytest
 
 from realtime import event_types
 from streams import services
+from tests.streams.test_apis import PUBLIC_FIELDS
 from tests.support.events import capture_events
 from tests.support.factories import make_stream
 
@@ -23,20 +24,6 @@ def test_stream_state_event_carries_exactly_the_public_stream():
         services.do_go_live(stream_id=stream.id)
     [(_, event)] = sent
     assert set(event) == {"type", "stream"} and event["type"] == "stream.state"
-    assert set(event["stream"]) == {
-        "id",
-        "title",
-        "description",
-        "status",
-        "streamer",
-        "scheduled_start",
-        "actual_start",
-        "actual_end",
-        "viewer_count",
-        "max_viewers",
-        "total_donations",
-        "currency",
-        "created_at",
-    }
+    assert set(event["stream"]) == PUBLIC_FIELDS
     assert set(event["stream"]["streamer"]) == {"id", "username", "display_name", "current_level"}
     assert event["stream"]["total_donations"] == "0.00"

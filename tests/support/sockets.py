@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
@@ -88,3 +89,17 @@ async def frames_until_quiet(communicator: WebsocketCommunicator, quiet: float =
     while not await communicator.receive_nothing(timeout=quiet):
         frames.append(await communicator.receive_json_from(timeout=5))
     return frames
+
+
+@pytest.fixture(autouse=True)
+async def sockets_closed_after_test():
+    """Each test has its own event loop and so its own presence hub: close the
+    test's sockets, then stop the hub (bounded, so a failure cannot hang the run).
+    Import it into a test package's conftest to apply it there."""
+    from realtime.presence import close_hub
+
+    yield
+    try:
+        await asyncio.wait_for(disconnect_all(), timeout=15)
+    finally:
+        await asyncio.wait_for(close_hub(), timeout=15)
