@@ -9,7 +9,7 @@ consumers forward ``payload`` to the client unchanged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -39,9 +39,17 @@ def send_event_now(groups: Iterable[str], event: dict[str, Any]) -> None:
             logger.exception("could not publish %s to %s", event.get("type"), group)
 
 
-def send_event_on_commit(group: str | Iterable[str], event: dict[str, Any]) -> None:
+def send_event_on_commit(
+    group: str | Iterable[str], event: dict[str, Any] | Callable[[], dict[str, Any]]
+) -> None:
+    """``event`` may be a builder: it then runs after commit, so a payload that reads
+    Redis (e.g. a live viewer count) does no network I/O inside the transaction."""
     groups = [group] if isinstance(group, str) else list(group)
-    transaction.on_commit(lambda: send_event_now(groups, event))
+
+    def send() -> None:
+        send_event_now(groups, event() if callable(event) else event)
+
+    transaction.on_commit(send)
 
 
 def send_events_now(items: Iterable[tuple[Iterable[str], dict[str, Any]]]) -> None:

@@ -94,7 +94,8 @@ def _broadcast_state(stream: LiveStream) -> None:
             groups.stream_dashboard(stream.id),
             groups.streamer_overlays(stream.streamer_id),
         ],
-        event_types.stream_state(public_stream(stream)),
+        # Built after commit: the payload reads the live viewer count from Redis.
+        lambda: event_types.stream_state(public_stream(stream)),
     )
 
 
