@@ -9,12 +9,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.serializers import public_user
-from chat import services
-from chat.models import ChatBan, ChatModerator
+from chat import selectors, services
 from chat.selectors import message_page
 from chat.serializers import chat_ban_payload
 from core.exceptions import NotFound
-from streams.models import LiveStream
+from streams.selectors import get_stream
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
@@ -32,7 +31,7 @@ class ChatMessagesApi(APIView):
         """Visible messages, newest first; page with ``before=<oldest id seen>``."""
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        stream = LiveStream.objects.filter(id=stream_id).only("id", "streamer_id").first()
+        stream = get_stream(stream_id)
         if stream is None:
             raise NotFound("No such stream.")
         limit = query.validated_data["limit"]
@@ -65,7 +64,7 @@ class ChatBansApi(APIView):
     @extend_schema(responses={200: dict})
     def get(self, request: Request, stream_id: int) -> Response:
         stream, _ = services.access_stream_for_moderation(request.user, stream_id)
-        bans = ChatBan.objects.filter(channel_id=stream.streamer_id).order_by("-created_at")
+        bans = selectors.channel_bans(channel_id=stream.streamer_id)
         return Response({"bans": [chat_ban_payload(b) for b in bans]})
 
     @extend_schema(request=InputSerializer, responses={201: dict})
@@ -93,7 +92,7 @@ class ChatSettingsApi(APIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request, stream_id: int) -> Response:
-        if not LiveStream.objects.filter(id=stream_id).exists():
+        if get_stream(stream_id) is None:
             raise NotFound("No such stream.")
         return Response({"slow_mode_seconds": services.get_chat_settings(stream_id)})
 
@@ -114,8 +113,8 @@ class ChatModeratorsApi(APIView):
     @extend_schema(responses={200: dict})
     def get(self, request: Request, stream_id: int) -> Response:
         stream, _ = services.access_stream_for_moderation(request.user, stream_id)
-        rows = ChatModerator.objects.filter(channel_id=stream.streamer_id).select_related("user")
-        return Response({"moderators": [public_user(r.user) for r in rows.order_by("id")]})
+        rows = selectors.channel_moderators(channel_id=stream.streamer_id)
+        return Response({"moderators": [public_user(r.user) for r in rows]})
 
     @extend_schema(request=InputSerializer, responses={201: dict})
     def post(self, request: Request, stream_id: int) -> Response:

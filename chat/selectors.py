@@ -55,6 +55,16 @@ def message_count(stream_id: int) -> int:
     return ChatMessage.objects.filter(stream_id=stream_id, deleted_at__isnull=True).count()
 
 
+def channel_bans(*, channel_id: int) -> QuerySet[ChatBan]:
+    """Bans and timeouts of a streamer's channel, newest first."""
+    return ChatBan.objects.filter(channel_id=channel_id).order_by("-created_at")
+
+
+def channel_moderators(*, channel_id: int) -> QuerySet[ChatModerator]:
+    """Moderators a streamer appointed, in the order they were appointed."""
+    return ChatModerator.objects.filter(channel_id=channel_id).select_related("user").order_by("id")
+
+
 def is_moderator(*, channel_id: int, user_id: int) -> bool:
     return ChatModerator.objects.filter(channel_id=channel_id, user_id=user_id).exists()
 

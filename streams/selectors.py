@@ -23,13 +23,6 @@ def list_streams(*, status: str | None = None, streamer_id: int | None = None):
     return qs.order_by("-created_at", "-id")
 
 
-def chat_message_count(stream_id: int) -> int:
-    """Chat messages of a stream, not counting the ones moderators deleted."""
-    from chat.models import ChatMessage
-
-    return ChatMessage.objects.filter(stream_id=stream_id, deleted_at__isnull=True).count()
-
-
 def stream_stats(stream: LiveStream, *, now=None) -> dict:
     """What the owner sees after (or during) a stream (SPEC §5 stats)."""
     from decimal import Decimal
@@ -37,6 +30,7 @@ def stream_stats(stream: LiveStream, *, now=None) -> dict:
     from django.db.models import Count, Sum
     from django.utils import timezone
 
+    from chat.selectors import message_count  # chat's selectors import this module
     from donations.models import StreamDonation
     from gamification.models import UserExpLog
 
@@ -59,6 +53,6 @@ def stream_stats(stream: LiveStream, *, now=None) -> dict:
         "donation_total": f"{donations['total'] or Decimal('0'):.2f}",
         "donation_count": donations["count"] or 0,
         "currency": settings.DONATION_CURRENCY,
-        "chat_message_count": chat_message_count(stream.id),
+        "chat_message_count": message_count(stream.id),
         "exp_earned": exp["total"] or 0,
     }

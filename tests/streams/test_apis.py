@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from chat.models import ChatMessage
 from donations.models import StreamDonation
 from gamification.models import UserExpLog
 from streams.models import LiveStream
@@ -234,6 +235,10 @@ def test_stats_sum_what_the_stream_earned(api, owner):
         reference_type="live_stream",
         reference_id=stream.id,
     )
+    fan = make_user()
+    for text in ("hello", "gg", "spam"):
+        ChatMessage.objects.create(stream=stream, user=fan, text=text)
+    ChatMessage.objects.filter(text="spam").update(deleted_at=timezone.now(), deleted_by=owner)
     response = api.get(f"/api/streams/{stream.id}/stats")
     assert response.status_code == 200
     assert response.json() == {
@@ -244,7 +249,7 @@ def test_stats_sum_what_the_stream_earned(api, owner):
         "donation_total": "750.50",
         "donation_count": 2,
         "currency": "jpy",
-        "chat_message_count": 0,
+        "chat_message_count": 2,  # a moderator deleted the third
         "exp_earned": 250,
     }
 
