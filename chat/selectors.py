@@ -8,7 +8,6 @@ from django.db.models import QuerySet
 
 from chat.models import ChatBan, ChatMessage, ChatModerator
 from chat.serializers import chat_message_payload
-from realtime.presence import viewer_count
 from streams.models import LiveStream
 from streams.selectors import get_stream
 from streams.serializers import public_stream
@@ -69,12 +68,13 @@ def is_moderator(*, channel_id: int, user_id: int) -> bool:
     return ChatModerator.objects.filter(channel_id=channel_id, user_id=user_id).exists()
 
 
-def room_snapshot(stream_id: int) -> tuple[LiveStream, dict[str, Any], list[dict]] | None:
-    """What a socket gets on connect: the public stream (with the live viewer count)
-    and the chat history. Two queries."""
+def room_snapshot_data(stream_id: int) -> tuple[dict[str, Any] | None, list[dict]]:
+    """What a socket gets on connect, as ``realtime.snapshots`` caches it: the public
+    stream (``viewer_count`` is filled per join from presence) and the chat history;
+    ``(None, [])`` for an unknown stream. Two queries."""
     stream = get_stream(stream_id)
     if stream is None:
-        return None
-    payload = public_stream(stream, viewer_count=viewer_count(stream.id))
+        return None, []
+    payload = public_stream(stream, viewer_count=0)
     history = recent_history(stream_id=stream.id, channel_id=stream.streamer_id)
-    return stream, payload, history
+    return payload, history

@@ -28,7 +28,7 @@ from core.exceptions import (
     ValidationFailed,
 )
 from realtime import event_types, groups
-from realtime.events import send_event_on_commit
+from realtime.events import invalidate_snapshots_on_commit, send_event_on_commit
 from streams.models import LiveStream
 
 MAX_CLIENT_ID_LENGTH = 64
@@ -261,22 +261,30 @@ def do_ban_chat_user(
                 "created_at": timezone.now(),
             },
         )
-        stream_ids = set(
-            LiveStream.objects.filter(
-                Q(status__in=[LiveStream.Status.SCHEDULED, LiveStream.Status.LIVE])
-                | Q(status__isnull=True),
-                streamer_id=stream.streamer_id,
-            ).values_list("id", flat=True)
-        ) | {stream.id}
+        stream_ids = _open_stream_ids(stream)
         event = event_types.chat_user_banned(target.id, until.isoformat() if until else None)
         send_event_on_commit([g for sid in sorted(stream_ids) for g in _room_groups(sid)], event)
     return ban
 
 
+def _open_stream_ids(stream: LiveStream) -> set[int]:
+    """The streamer's streams whose chat is open (a channel-wide change reaches them)."""
+    return set(
+        LiveStream.objects.filter(
+            Q(status__in=[LiveStream.Status.SCHEDULED, LiveStream.Status.LIVE])
+            | Q(status__isnull=True),
+            streamer_id=stream.streamer_id,
+        ).values_list("id", flat=True)
+    ) | {stream.id}
+
+
 def check_unban_chat_user(*, actor: User | None, stream_id: int, user_id: int) -> None:
     stream, _ = access_stream_for_moderation(actor, stream_id)
     with transaction.atomic():
-        ChatBan.objects.filter(channel_id=stream.streamer_id, user_id=user_id).delete()
+        deleted, _ = ChatBan.objects.filter(channel_id=stream.streamer_id, user_id=user_id).delete()
+        if deleted:
+            # A lifted permanent ban shows the user's messages in history again.
+            invalidate_snapshots_on_commit(_open_stream_ids(stream))
 
 
 def check_set_chat_settings(

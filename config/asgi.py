@@ -1,7 +1,8 @@
-"""ASGI entry point: ``daphne config.asgi:application``.
+"""ASGI entry point: ``config.asgi:application`` (uvicorn in production, Daphne
+supported; ``scripts/asgi_server.py`` has both commands).
 
 HTTP goes to Django; WebSockets go through the Origin check and the session
-authentication to the routes each app declares in its ``routing.py``.
+lookup (``realtime.auth``) to the routes each app declares in its ``routing.py``.
 """
 
 from __future__ import annotations
@@ -13,17 +14,17 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from realtime.auth import SessionUserMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            SessionUserMiddleware(URLRouter(websocket_urlpatterns))
         ),
     }
 )

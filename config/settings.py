@@ -130,6 +130,15 @@ if not DATABASE_URL:
     DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/eldonia"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# A pool of connections per process (Django's psycopg pool): a socket's database work
+# (chat send, a snapshot miss) and every request borrow one instead of opening a
+# new connection per call. Size it under the server's max_connections / processes.
+if env_bool("DATABASE_POOL", True):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("DATABASE_POOL_SIZE", 10),
+        "timeout": 10,
+    }
 DATABASES["default"].setdefault("TEST", {})
 if env("TEST_DATABASE_NAME"):
     DATABASES["default"]["TEST"]["NAME"] = env("TEST_DATABASE_NAME")

@@ -9,62 +9,56 @@ and nothing falls between the two.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 
 from donations.selectors import overlay_replay_events, overlay_user_id_for_token, token_digest
-from realtime import event_types, groups
-from realtime.consumers import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, EventConsumer
+from realtime import groups
+from realtime.sockets import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, Socket
+
+# Sent through the overlays group when the streamer rotates the token; never
+# forwarded to the client.
+OVERLAY_ROTATED = "overlay.rotated"
+
+_user_id_for_token = database_sync_to_async(overlay_user_id_for_token, thread_sensitive=False)
+_replay_events = database_sync_to_async(overlay_replay_events, thread_sensitive=False)
 
 
-class OverlayConsumer(EventConsumer):
+class OverlaySocket(Socket):
+    filters_events = True
+
     async def connect(self) -> None:
         token = self.scope["url_route"]["kwargs"]["token"]
         self.token_digest = token_digest(token)
-        user_id = await database_sync_to_async(overlay_user_id_for_token)(token)
+        self.replayed: set[Any] = set()
+        user_id = await _user_id_for_token(token)
         if user_id is None:
-            # Accept first so the client sees the close code (a refused handshake
-            # would only show HTTP 403).
-            await self.accept()
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self.refuse(CLOSE_NOT_FOUND)
             return
-        self.user_id = user_id
-        await self.join(groups.streamer_overlays(user_id))
+        await self.subscribe(groups.streamer_overlays(user_id))
         await self.accept()
         since = self._since()
-        self.replayed: set[Any] = set()
         if since is not None:
-            events = await database_sync_to_async(overlay_replay_events)(
-                streamer_id=user_id, since=since
-            )
-            for event in events:
+            for event in await _replay_events(streamer_id=user_id, since=since):
                 self.replayed.add(event["id"])
-                await self.send_json(event)
+                await self.send_event(event)
+        self.open()
 
     def _since(self) -> int | None:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         raw = (query.get("since") or [""])[0]
         return int(raw) if raw.isdigit() and len(raw) < 19 else None
 
-    async def realtime_event(self, message: dict[str, Any]) -> None:
-        event = message["event"]
+    def accepts(self, event: dict[str, Any]) -> bool:
+        kind = event.get("type")
+        if kind == OVERLAY_ROTATED:
+            if event.get("current_digest") != self.token_digest and not self.closed:
+                self._closing = asyncio.ensure_future(self.close(CLOSE_FORBIDDEN))
+            return False
         # A donation completed while we were replaying arrives twice: send it once.
-        if (
-            event.get("type") == "donation"
-            and not event.get("replay")
-            and event.get("id") in getattr(self, "replayed", ())
-        ):
-            return
-        await self.send_json(event)
-
-    async def overlay_rotated(self, message: dict[str, Any]) -> None:
-        if message.get("current_digest") != self.token_digest:
-            await self.close(code=CLOSE_FORBIDDEN)
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "ping":
-            await self.send_json(event_types.pong())
-            return
-        await self.send_json(event_types.error("unknown_type", "Unknown message type."))
+        return not (
+            kind == "donation" and not event.get("replay") and event.get("id") in self.replayed
+        )

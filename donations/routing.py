@@ -1,7 +1,7 @@
 from django.urls import re_path
 
-from donations.consumers import OverlayConsumer
+from donations.consumers import OverlaySocket
 
 websocket_urlpatterns = [
-    re_path(r"^ws/overlays/(?P<token>[A-Za-z0-9_-]{1,100})/$", OverlayConsumer.as_asgi()),
+    re_path(r"^ws/overlays/(?P<token>[A-Za-z0-9_-]{1,100})/$", OverlaySocket.as_asgi()),
 ]

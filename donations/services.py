@@ -16,8 +16,6 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Value
@@ -43,7 +41,7 @@ from donations.selectors import (
 )
 from gamification.services import check_donation_achievements
 from realtime import event_types, groups
-from realtime.events import send_event_on_commit
+from realtime.events import send_event_now, send_event_on_commit
 from streams.models import LiveStream
 
 logger = logging.getLogger(__name__)
@@ -632,8 +630,8 @@ def do_rotate_overlay_token(*, user: User) -> OverlayToken:
 
 def _notify_overlays_rotated(*, user_id: int, current_digest: str) -> None:
     try:
-        async_to_sync(get_channel_layer().group_send)(
-            groups.streamer_overlays(user_id),
+        send_event_now(
+            [groups.streamer_overlays(user_id)],
             {"type": OVERLAY_ROTATED, "current_digest": current_digest},
         )
     except Exception:  # the rotation is committed; sockets re-check on reconnect anyway

@@ -1,9 +1,11 @@
 """The one way to push a realtime event (CONVENTIONS "Side effects after commit").
 
 ``send_event_on_commit(group, event)`` queues the event until the surrounding
-transaction commits; a write that rolls back is never broadcast. On the channel
-layer every event travels as ``{"type": "realtime.event", "event": payload}`` and
-consumers forward ``payload`` to the client unchanged.
+transaction commits; a write that rolls back is never broadcast. An event is encoded
+to JSON once and published with one Redis ``PUBLISH`` per group; every server
+process subscribed to the group writes it to its own sockets (``realtime.fanout``).
+Room events update the join snapshot cache in the same pipeline, before the
+``PUBLISH`` (``realtime.snapshots``): store, then cache, then broadcast.
 """
 
 from __future__ import annotations
@@ -12,31 +14,38 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
+
+from core.redis import get_async_redis, get_redis
+from realtime import snapshots
+from realtime.fanout import channel_name, encode
 
 logger = logging.getLogger(__name__)
 
-LAYER_MESSAGE_TYPE = "realtime.event"
+
+def _queue(pipe: Any, groups: Iterable[str], event: dict[str, Any]) -> None:
+    data = encode(event)
+    for group in groups:
+        sid = snapshots.room_id(group)
+        if sid is not None:
+            snapshots.queue_update(pipe, sid, event)
+        pipe.publish(channel_name(group), data)
 
 
-def wrap(event: dict[str, Any]) -> dict[str, Any]:
-    return {"type": LAYER_MESSAGE_TYPE, "event": event}
-
-
-async def send_event(group: str, event: dict[str, Any]) -> None:
+async def send_event(group: str, event: dict[str, Any], *, redis: Any = None) -> None:
     """Send now (async callers that wrote nothing to the database)."""
-    await get_channel_layer().group_send(group, wrap(event))
+    client = redis if redis is not None else get_async_redis()
+    try:
+        pipe = client.pipeline(transaction=False)
+        _queue(pipe, [group], event)
+        await pipe.execute()
+    finally:
+        if redis is None:
+            await client.aclose()
 
 
 def send_event_now(groups: Iterable[str], event: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    for group in groups:
-        try:
-            async_to_sync(layer.group_send)(group, wrap(event))
-        except Exception:  # the data is committed; a lost push must not fail the caller
-            logger.exception("could not publish %s to %s", event.get("type"), group)
+    _publish([(list(groups), event)])
 
 
 def send_event_on_commit(
@@ -53,23 +62,22 @@ def send_event_on_commit(
 
 
 def send_events_now(items: Iterable[tuple[Iterable[str], dict[str, Any]]]) -> None:
-    """Send many events in one event-loop entry (one Redis connection), for set-based
-    jobs that emit thousands at once; ``send_event_now`` per event would pay a new
-    loop and connection each time."""
-    batch = [(list(groups), event) for groups, event in items]
+    """Send many events in one Redis pipeline (set-based jobs emit thousands at once)."""
+    _publish([(list(groups), event) for groups, event in items])
+
+
+def _publish(batch: list[tuple[list[str], dict[str, Any]]]) -> None:
     if not batch:
         return
-
-    async def send_all() -> None:
-        layer = get_channel_layer()
+    try:
+        pipe = get_redis().pipeline(transaction=False)
         for groups, event in batch:
-            for group in groups:
-                try:
-                    await layer.group_send(group, wrap(event))
-                except Exception:  # committed data; a lost push must not fail the job
-                    logger.exception("could not publish %s to %s", event.get("type"), group)
-
-    async_to_sync(send_all)()
+            _queue(pipe, groups, event)
+        pipe.execute()
+    except Exception:  # the data is committed; a lost push must not fail the caller
+        logger.exception(
+            "could not publish %s", ", ".join(str(e.get("type")) for _, e in batch[:5])
+        )
 
 
 def send_events_on_commit(items: Iterable[tuple[str | Iterable[str], dict[str, Any]]]) -> None:
@@ -77,3 +85,16 @@ def send_events_on_commit(items: Iterable[tuple[str | Iterable[str], dict[str, A
     batch = [([g] if isinstance(g, str) else list(g), event) for g, event in items]
     if batch:
         transaction.on_commit(lambda: send_events_now(batch))
+
+
+def invalidate_snapshots_on_commit(stream_ids: Iterable[int]) -> None:
+    """For a change that alters what joiners see but broadcasts nothing (e.g. unban)."""
+    ids = sorted(set(stream_ids))
+
+    def run() -> None:
+        try:
+            snapshots.invalidate(ids)
+        except Exception:
+            logger.exception("could not invalidate room snapshots")
+
+    transaction.on_commit(run)

@@ -22,6 +22,15 @@ atomically ("reaping"). Worst case: ``PROCESS_TTL + HEARTBEAT_INTERVAL`` (13 s).
 A process that was reaped while still alive (its loop stalled longer than the TTL)
 finds its heartbeat gone and re-registers its sockets from its in-memory truth.
 
+Local first, so nothing can leak: a socket's ``Registration`` changes this process's
+in-memory counts synchronously (``release`` never awaits, so it runs in any
+``finally``, even in a cancelled task), and marks the member dirty. One background
+task writes the dirty members' *absolute* counts to Redis — one Lua call per dirty
+room per round, however many sockets joined or left meanwhile (a reconnect storm
+costs a few calls per second, not one per socket) — and answers the joins waiting
+for their room's count. A failed write is retried; since the values are absolute,
+a retry or a late write can never double count.
+
 ``viewers {count, peak}`` is broadcast by whichever process saw a change, after an
 atomic check of the room's throttle token and of the last payload sent, so every
 room gets at most one per second, only when it changed, and within ~1 s of a change.
@@ -42,7 +51,7 @@ from typing import Any
 from django.conf import settings
 
 from core.redis import get_async_redis, get_redis, key
-from realtime import event_types, groups
+from realtime import event_types, fanout, groups
 from realtime.events import send_event
 
 logger = logging.getLogger(__name__)
@@ -77,38 +86,39 @@ def _procs() -> str:
 
 # --------------------------------------------------------------------------- scripts
 
+# Set this process's socket counts of some members of one room (absolute values,
+# so replaying a sync is harmless) and return the room's count.
 # KEYS: hb, proc_room, proc_rooms, users, anon, peak
-# ARGV: sid, member, uid, delta, live, peak_ttl
+# ARGV: sid, live, peak_ttl, member1, count1, member2, count2, ...
 # Returns the room's count, or -1 when this process is not registered (reaped).
-_CHANGE = """
+_SET_MEMBERS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local delta = tonumber(ARGV[4])
-local member = ARGV[2]
-local apply = true
-if delta < 0 then
-  local cur = tonumber(redis.call('HGET', KEYS[2], member) or '0')
-  if cur <= 0 then apply = false end
+for i = 4, #ARGV, 2 do
+  local member, c = ARGV[i], tonumber(ARGV[i + 1])
+  local d = c - tonumber(redis.call('HGET', KEYS[2], member) or '0')
+  if d ~= 0 then
+    if c > 0 then
+      redis.call('HSET', KEYS[2], member, c)
+    else
+      redis.call('HDEL', KEYS[2], member)
+    end
+    if member == 'a' then
+      if redis.call('INCRBY', KEYS[5], d) <= 0 then redis.call('DEL', KEYS[5]) end
+    else
+      local uid = string.sub(member, 3)
+      if redis.call('HINCRBY', KEYS[4], uid, d) <= 0 then redis.call('HDEL', KEYS[4], uid) end
+    end
+  end
 end
-if apply then
-  local c = redis.call('HINCRBY', KEYS[2], member, delta)
-  if c <= 0 then redis.call('HDEL', KEYS[2], member) end
-  if member == 'a' then
-    local a = redis.call('INCRBY', KEYS[5], delta)
-    if a <= 0 then redis.call('DEL', KEYS[5]) end
-  else
-    local t = redis.call('HINCRBY', KEYS[4], ARGV[3], delta)
-    if t <= 0 then redis.call('HDEL', KEYS[4], ARGV[3]) end
-  end
-  if redis.call('EXISTS', KEYS[2]) == 1 then
-    redis.call('SADD', KEYS[3], ARGV[1])
-  else
-    redis.call('SREM', KEYS[3], ARGV[1])
-  end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('SADD', KEYS[3], ARGV[1])
+else
+  redis.call('SREM', KEYS[3], ARGV[1])
 end
 local count = redis.call('HLEN', KEYS[4]) + tonumber(redis.call('GET', KEYS[5]) or '0')
-if ARGV[5] == '1' then
+if ARGV[2] == '1' then
   local peak = tonumber(redis.call('GET', KEYS[6]) or '0')
-  if count > peak then redis.call('SET', KEYS[6], count, 'EX', ARGV[6]) end
+  if count > peak then redis.call('SET', KEYS[6], count, 'EX', ARGV[3]) end
 end
 return count
 """
@@ -262,6 +272,23 @@ class _Room:
     live: bool | None = None
 
 
+class Registration:
+    """One socket counted in one room. ``release`` is idempotent and never awaits."""
+
+    __slots__ = ("_hub", "member", "released", "stream_id")
+
+    def __init__(self, hub: PresenceHub, stream_id: int, member: str) -> None:
+        self._hub = hub
+        self.stream_id = stream_id
+        self.member = member
+        self.released = False
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self._hub._remove(self.stream_id, self.member)
+
+
 class PresenceHub:
     """This process's sockets, mirrored into Redis; one per event loop."""
 
@@ -270,11 +297,18 @@ class PresenceHub:
         self.redis = get_async_redis()
         self.rooms: dict[int, _Room] = {}
         self.pending: set[int] = set()
+        self._dirty: dict[int, set[str]] = {}
+        self._waiters: dict[int, list[asyncio.Future]] = {}
+        self._counts: dict[int, int] = {}
+        self._inflight: set[int] = set()
         self._lock = asyncio.Lock()
         self._wakeup = asyncio.Event()
+        self._sync_wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._registered = False
-        self._change = self.redis.register_script(_CHANGE)
+        self._starter: asyncio.Future | None = None
+        self._closed = False
+        self._set_members = self.redis.register_script(_SET_MEMBERS)
         self._sync_room = self.redis.register_script(_SYNC_ROOM)
         self._heartbeat = self.redis.register_script(_HEARTBEAT)
         self._reap = self.redis.register_script(_REAP)
@@ -282,30 +316,51 @@ class PresenceHub:
 
     # ----------------------------------------------------------------- public API
 
-    async def join(self, stream_id: int, member: str, *, live: bool | None = None) -> int:
-        """Count one more socket of ``member`` in the room; return the room's count."""
-        await self._ensure_started()
-        room = self.rooms.setdefault(stream_id, _Room())
+    def register(self, stream_id: int, member: str, *, live: bool | None = None) -> Registration:
+        """Count one more socket of ``member`` now (in memory); Redis follows."""
+        room = self.rooms.get(stream_id)
+        if room is None:
+            room = self.rooms[stream_id] = _Room()
         if room.live is None and live is not None:
             room.live = live
-        async with self._lock:
-            room.members[member] += 1
-            count = await self._apply(stream_id, member, +1)
-        self._mark(stream_id)
-        return count
+        room.members[member] += 1
+        self._dirty_member(stream_id, member)
+        return Registration(self, stream_id, member)
+
+    async def count(self, stream_id: int, *, timeout: float = 5) -> int:
+        """The room's count across all processes, once every change this process made
+        so far is in Redis."""
+        await self._ensure_started()
+        if stream_id not in self._dirty and stream_id not in self._inflight:
+            return await self._read_count(stream_id)
+        self._dirty.setdefault(stream_id, set())  # a round after the one in flight
+        self._sync_wakeup.set()
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(stream_id, []).append(fut)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            logger.warning("presence: Redis did not answer in %ss; count may lag", timeout)
+            return self._local_estimate(stream_id)
+
+    async def _read_count(self, stream_id: int) -> int:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hlen(_room(stream_id, "users"))
+        pipe.get(_room(stream_id, "anon"))
+        users, anon = await pipe.execute()
+        return int(users) + max(int(anon or 0), 0)
+
+    async def join(self, stream_id: int, member: str, *, live: bool | None = None) -> int:
+        """``register`` and wait for the room's count (tests and simple callers)."""
+        self.register(stream_id, member, live=live)
+        return await self.count(stream_id)
 
     async def leave(self, stream_id: int, member: str) -> None:
         room = self.rooms.get(stream_id)
         if room is None or room.members[member] <= 0:
             return
-        async with self._lock:
-            room.members[member] -= 1
-            if room.members[member] <= 0:
-                del room.members[member]
-            await self._apply(stream_id, member, -1)
-            if not room.members:
-                self.rooms.pop(stream_id, None)
-        self._mark(stream_id)
+        self._remove(stream_id, member)
+        await self.count(stream_id)
 
     def note_status(self, stream_id: int, status: str | None) -> None:
         """A ``stream.state`` passed by: peaks are tracked only while live."""
@@ -317,13 +372,31 @@ class PresenceHub:
             room.live = live
             self._mark(stream_id)
 
+    def on_event(self, group: str, message: fanout.Message) -> None:
+        """Hub listener: once per event per process, note a room's ``stream.state``."""
+        if not group.startswith("stream.") or b'"stream.state"' not in message.data[:40]:
+            return
+        sid = int(group[7:]) if group[7:].isdigit() else None
+        if sid is not None and sid in self.rooms:
+            self.note_status(sid, (message.event.get("stream") or {}).get("status"))
+
     async def close(self) -> None:
         """Stop background work and remove this process's sockets at once."""
+        self._closed = True
+        if self._starter is not None:
+            self._starter.cancel()
+        self._wakeup.set()
+        self._sync_wakeup.set()
         for task in self._tasks:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=5)
         self._tasks = []
+        for waiters in self._waiters.values():
+            for fut in waiters:
+                if not fut.done():
+                    fut.cancel()
+        self._waiters.clear()
         with contextlib.suppress(Exception):
             await self.redis.delete(_proc(self.token))
             await self._reap(
@@ -335,8 +408,33 @@ class PresenceHub:
 
     # ----------------------------------------------------------------- internals
 
+    def _remove(self, stream_id: int, member: str) -> None:
+        room = self.rooms.get(stream_id)
+        if room is None or room.members[member] <= 0:
+            return
+        room.members[member] -= 1
+        if room.members[member] <= 0:
+            del room.members[member]
+        if not room.members:
+            self.rooms.pop(stream_id, None)
+        self._dirty_member(stream_id, member)
+
+    def _dirty_member(self, stream_id: int, member: str) -> None:
+        self._dirty.setdefault(stream_id, set()).add(member)
+        self._sync_wakeup.set()
+        if not self._registered and self._starter is None and not self._closed:
+            self._starter = asyncio.ensure_future(self._ensure_started())
+
+    def _local_estimate(self, stream_id: int) -> int:
+        room = self.rooms.get(stream_id)
+        if room is None:
+            return self._counts.get(stream_id, 0)
+        anonymous = room.members.get(ANON, 0)
+        local = len(room.members) - (1 if anonymous else 0) + anonymous
+        return max(self._counts.get(stream_id, 0), local)
+
     async def _ensure_started(self) -> None:
-        if self._registered:
+        if self._registered or self._closed:
             return
         async with self._lock:
             if not self._registered:
@@ -347,14 +445,12 @@ class PresenceHub:
                 self._tasks = [
                     asyncio.ensure_future(self._keepalive()),
                     asyncio.ensure_future(self._flusher()),
+                    asyncio.ensure_future(self._syncer()),
                 ]
+                fanout.get_hub().add_listener(self.on_event)
 
-    async def _apply(self, stream_id: int, member: str, delta: int) -> int:
-        """Caller holds ``self._lock``."""
-        room = self.rooms.get(stream_id)
-        live = "1" if room is not None and room.live else "0"
-        uid = member[2:] if member != ANON else ""
-        keys = [
+    def _room_keys(self, stream_id: int) -> list[str]:
+        return [
             _proc(self.token),
             _room(stream_id, "proc", self.token),
             _proc(self.token, "rooms"),
@@ -362,12 +458,62 @@ class PresenceHub:
             _room(stream_id, "anon"),
             _room(stream_id, "peak"),
         ]
-        count = await self._change(keys=keys, args=[stream_id, member, uid, delta, live, PEAK_TTL])
+
+    async def _syncer(self) -> None:
+        """Write dirty members' absolute counts, one Lua call per dirty room."""
+        while not self._closed:
+            try:
+                if not self._dirty:
+                    self._sync_wakeup.clear()
+                    await self._sync_wakeup.wait()
+                    continue
+                dirty, self._dirty = self._dirty, {}
+                waiters, self._waiters = self._waiters, {}
+                self._inflight = set(dirty)
+                try:
+                    async with self._lock:
+                        for sid, members in dirty.items():
+                            count = await self._write_room(sid, members)
+                            self._counts[sid] = count
+                            for fut in waiters.pop(sid, ()):
+                                if not fut.done():
+                                    fut.set_result(count)
+                            self._mark(sid)
+                        for sid, futs in waiters.items():  # rooms already written
+                            for fut in futs:
+                                if not fut.done():
+                                    fut.set_result(self._counts.get(sid, 0))
+                        waiters = {}
+                        self._inflight = set()
+                except BaseException:
+                    self._inflight = set()
+                    # Put back what was not written (values are absolute: rewriting is safe).
+                    for sid, members in dirty.items():
+                        self._dirty.setdefault(sid, set()).update(members)
+                    for sid, futs in waiters.items():
+                        self._waiters.setdefault(sid, []).extend(futs)
+                    raise
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if self._closed:
+                    return
+                logger.exception("presence sync failed; retrying")
+                await asyncio.sleep(0.5)
+
+    async def _write_room(self, sid: int, members: set[str]) -> int:
+        """Caller holds ``self._lock``."""
+        room = self.rooms.get(sid)
+        live = "1" if room is not None and room.live else "0"
+        args: list[Any] = [sid, live, PEAK_TTL]
+        for member in members:
+            args += [member, room.members.get(member, 0) if room is not None else 0]
+        count = await self._set_members(keys=self._room_keys(sid), args=args)
         if count == -1:
             # Our heartbeat expired and we may have been reaped: the local state is
             # the truth; write all of it back (this change included).
             await self._resync()
-            count = await self._change(keys=keys, args=[stream_id, member, uid, 0, live, PEAK_TTL])
+            count = await self._set_members(keys=self._room_keys(sid), args=args)
         return int(count)
 
     async def _resync(self) -> None:
@@ -377,16 +523,7 @@ class PresenceHub:
             args: list[Any] = [sid]
             for member, n in room.members.items():
                 args += [member, n]
-            await self._sync_room(
-                keys=[
-                    _proc(self.token),
-                    _room(sid, "proc", self.token),
-                    _proc(self.token, "rooms"),
-                    _room(sid, "users"),
-                    _room(sid, "anon"),
-                ],
-                args=args,
-            )
+            await self._sync_room(keys=self._room_keys(sid)[:5], args=args)
             self._mark(sid)
 
     def _mark(self, stream_id: int) -> None:
@@ -394,7 +531,7 @@ class PresenceHub:
         self._wakeup.set()
 
     async def _keepalive(self) -> None:
-        while True:
+        while not self._closed:
             try:
                 async with self._lock:
                     existed = await self._heartbeat(
@@ -406,6 +543,8 @@ class PresenceHub:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self._closed:
+                    return
                 logger.exception("presence heartbeat failed")
             await asyncio.sleep(HEARTBEAT_INTERVAL)
 
@@ -427,7 +566,7 @@ class PresenceHub:
                 self._mark(int(sid))
 
     async def _flusher(self) -> None:
-        while True:
+        while not self._closed:
             try:
                 if not self.pending:
                     self._wakeup.clear()
@@ -452,13 +591,15 @@ class PresenceHub:
                     self.pending.discard(sid)
                     if state == 2:
                         event = event_types.viewers(int(count), int(peak))
-                        await send_event(groups.stream_room(sid), event)
-                        await send_event(groups.stream_dashboard(sid), event)
+                        await send_event(groups.stream_room(sid), event, redis=self.redis)
+                        await send_event(groups.stream_dashboard(sid), event, redis=self.redis)
                 if self.pending:
                     await asyncio.sleep(delay)
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self._closed:
+                    return
                 logger.exception("presence flush failed")
                 await asyncio.sleep(1)
 

@@ -1,8 +1,9 @@
 """``make run``: the whole system on one machine.
 
 Starts embedded PostgreSQL/Redis when DATABASE_URL/REDIS_URL are unset, migrates,
-creates the demo data once, then runs Daphne, a Celery worker and Celery beat
-together. Ctrl-C (or SIGTERM) stops all of them, and the embedded servers it started.
+creates the demo data once, then runs the ASGI server (uvicorn; ``ASGI_SERVER=daphne``
+for Daphne; see ``scripts/asgi_server.py``), a Celery worker and Celery beat together.
+Ctrl-C (or SIGTERM) stops all of them, and the embedded servers it started.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import asgi_server  # noqa: E402
 from services import services_running  # noqa: E402
 
 PY = sys.executable
@@ -25,6 +27,7 @@ PY = sys.executable
 def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
     host = os.environ.get("HOST", "127.0.0.1")
+    server = asgi_server.default_server()  # a bad ASGI_SERVER fails before anything starts
     with services_running() as services:
         env = {**os.environ, **services.env()}
         env.setdefault("DEBUG", "1")
@@ -33,21 +36,8 @@ def main() -> int:
         print("Demo data:")
         subprocess.run([*manage, "seed_demo"], env=env, check=True)
         commands = {
-            "web": [
-                PY,
-                "-m",
-                "daphne",
-                "-b",
-                host,
-                "-p",
-                str(port),
-                # Client WebSocket frames over 64 KiB are refused, never buffered.
-                "--websocket-max-message-size",
-                "65536",
-                "--websocket-max-frame-size",
-                "65536",
-                "config.asgi:application",
-            ],
+            # Client WebSocket messages over 64 KiB are refused, never buffered.
+            "web": asgi_server.command(host, port, server=server, python=PY),
             "worker": [PY, "-m", "celery", "-A", "config", "worker", "-l", "INFO", "-c", "2"],
             "beat": [
                 PY,
@@ -68,7 +58,7 @@ def main() -> int:
         }
         base = f"http://{host}:{port}"
         print(
-            f"\nEldonia-Nex Live is running:\n"
+            f"\nEldonia-Nex Live is running (ASGI server: {server}):\n"
             f"  dashboard   {base}/dashboard/\n"
             f"  health      {base}/healthz\n"
             f"  API schema  {base}/api/schema\n"

@@ -8,9 +8,8 @@ import pytest
 from django.apps import apps as django_apps
 from django.test import Client
 
-from tests.support import factories
+from tests.support import factories, servers
 from tests.support import stripe_server as stripe_support
-from tests.support.servers import daphne
 from tests.support.stripe_server import StripeServer
 
 
@@ -73,9 +72,10 @@ def log_dir(tmp_path):
 
 
 @pytest.fixture
-def daphne_server(transactional_db, log_dir):
-    """A real Daphne process serving config.asgi:application on a free port."""
-    with daphne(log_dir) as server:
+def asgi_server(transactional_db, log_dir):
+    """A real ASGI server process (uvicorn unless ``TEST_ASGI_SERVER`` says
+    otherwise) serving config.asgi:application on a free port."""
+    with servers.asgi_server(log_dir) as server:
         yield server
 
 
@@ -98,12 +98,12 @@ def stripe_server(stripe_keys):
 
 
 @pytest.fixture
-def stripe_daphne(transactional_db, log_dir, stripe_keys):
-    """A real Daphne process configured with the test Stripe keys and a local
-    Stripe-compatible server; yields ``(daphne, stripe_server)``."""
+def stripe_app(transactional_db, log_dir, stripe_keys):
+    """A real ASGI server process (as ``asgi_server``) configured with the test Stripe
+    keys and a local Stripe-compatible server; yields ``(app, stripe_server)``."""
     with (
         StripeServer() as server,
-        daphne(
+        servers.asgi_server(
             log_dir,
             STRIPE_API_BASE=server.url,
             STRIPE_SECRET_KEY=stripe_support.SECRET_KEY,

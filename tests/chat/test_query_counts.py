@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chat.models import ChatMessage, ChatModerator, ChatSettings
-from chat.selectors import room_snapshot
+from chat.selectors import room_snapshot_data
 from chat.services import check_send_chat_message
 from tests.support.events import capture_events
 from tests.support.factories import make_stream, make_user
@@ -35,5 +35,5 @@ def test_the_join_snapshot_takes_two_queries_however_long_the_history(
     for i in range(60):
         ChatMessage.objects.create(stream=stream, user=authors[i % 5], text=f"m{i}")
     with django_assert_num_queries(2):
-        _stream, payload, history = room_snapshot(stream.id)
+        payload, history = room_snapshot_data(stream.id)
     assert len(history) == 50 and payload["id"] == stream.id

@@ -1,4 +1,4 @@
-"""Helpers for the donation end-to-end tests against a real Daphne."""
+"""Helpers for the donation end-to-end tests against a real ASGI server."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ async def post_event(app, evt: dict[str, Any]) -> httpx.Response:
 
 
 def http_login(app, user) -> httpx.Client:
-    """A logged-in HTTP session against the Daphne server (session cookie + CSRF)."""
+    """A logged-in HTTP session against the ASGI server (session cookie + CSRF)."""
     client = httpx.Client(base_url=app.http_url, timeout=60)
     client.get("/api/auth/csrf")
     client.headers["X-CSRFToken"] = client.cookies["csrftoken"]

@@ -1,4 +1,4 @@
-"""A TCP proxy in front of Daphne whose connections a test can cut, to see clients
+"""A TCP proxy in front of the ASGI server whose connections a test can cut, to see clients
 reconnect after a network drop."""
 
 from __future__ import annotations

@@ -43,8 +43,8 @@ def wait_connected(page) -> None:
     page.wait_for_function("document.body.dataset.state === 'connected'", timeout=WAIT_MS)
 
 
-def test_the_alert_page_shows_donor_text_as_text_once_each_and_catches_up(stripe_daphne):
-    app, _ = stripe_daphne
+def test_the_alert_page_shows_donor_text_as_text_once_each_and_catches_up(stripe_app):
+    app, _ = stripe_app
     stream = live_stream()
     token = get_or_create_overlay_token(user=stream.streamer).token
     evil = pending_donation(stream, amount="777", message=XSS_MESSAGE, display_name=XSS_NAME)
@@ -93,8 +93,8 @@ def test_the_alert_page_shows_donor_text_as_text_once_each_and_catches_up(stripe
     assert token not in app.log()
 
 
-def test_a_rotated_token_page_says_so_instead_of_showing_alerts(stripe_daphne):
-    app, _ = stripe_daphne
+def test_a_rotated_token_page_says_so_instead_of_showing_alerts(stripe_app):
+    app, _ = stripe_app
     stream = live_stream()
     token = get_or_create_overlay_token(user=stream.streamer).token
     with chromium() as browser:
@@ -107,10 +107,10 @@ def test_a_rotated_token_page_says_so_instead_of_showing_alerts(stripe_daphne):
         assert "no longer valid" in page.text_content("#status")
 
 
-def test_the_alert_page_reconnects_after_a_network_drop_and_catches_up(stripe_daphne):
+def test_the_alert_page_reconnects_after_a_network_drop_and_catches_up(stripe_app):
     from tests.donations.tcp_proxy import TcpProxy
 
-    app, _ = stripe_daphne
+    app, _ = stripe_app
     stream = live_stream()
     token = get_or_create_overlay_token(user=stream.streamer).token
     before, during = pending_donation(stream), pending_donation(stream)

@@ -1,4 +1,4 @@
-"""Fan-out and overlays over real WebSockets on a real Daphne (SPEC §7)."""
+"""Fan-out and overlays over real WebSockets on a real ASGI server (SPEC §7)."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def expected_event(donation, display_name="Kind viewer"):
     }
 
 
-def test_a_completed_donation_reaches_the_room_the_dashboard_and_every_overlay(stripe_daphne):
-    app, _ = stripe_daphne
+def test_a_completed_donation_reaches_the_room_the_dashboard_and_every_overlay(stripe_app):
+    app, _ = stripe_app
     stream = live_stream()
     token = get_or_create_overlay_token(user=stream.streamer).token
     other_streams_overlay = get_or_create_overlay_token(user=live_stream().streamer).token
@@ -80,8 +80,8 @@ def test_a_completed_donation_reaches_the_room_the_dashboard_and_every_overlay(s
     assert stripe_support.WEBHOOK_SECRET not in log
 
 
-def test_an_overlay_that_was_offline_gets_what_it_missed_in_order(stripe_daphne):
-    app, _ = stripe_daphne
+def test_an_overlay_that_was_offline_gets_what_it_missed_in_order(stripe_app):
+    app, _ = stripe_app
     stream = live_stream()
     token = get_or_create_overlay_token(user=stream.streamer).token
     first, second, third, live = (pending_donation(stream, amount="100") for _ in range(4))
@@ -115,8 +115,8 @@ def test_an_overlay_that_was_offline_gets_what_it_missed_in_order(stripe_daphne)
     asyncio.run(scenario())
 
 
-def test_rotating_the_token_closes_old_overlays_and_refuses_the_old_token(stripe_daphne):
-    app, _ = stripe_daphne
+def test_rotating_the_token_closes_old_overlays_and_refuses_the_old_token(stripe_app):
+    app, _ = stripe_app
     stream = live_stream()
     with closing(http_login(app, stream.streamer)) as client:
         old = client.get("/api/me/overlay").json()
@@ -151,8 +151,8 @@ def test_rotating_the_token_closes_old_overlays_and_refuses_the_old_token(stripe
     assert old["token"] not in log and new["token"] not in log
 
 
-def test_the_owner_can_replay_an_alert_to_overlays(stripe_daphne):
-    app, _ = stripe_daphne
+def test_the_owner_can_replay_an_alert_to_overlays(stripe_app):
+    app, _ = stripe_app
     stream = live_stream()
     token = get_or_create_overlay_token(user=stream.streamer).token
     donation = pending_donation(stream)

@@ -1,4 +1,4 @@
-"""Concurrent webhook deliveries against a real Daphne: each payment counts once."""
+"""Concurrent webhook deliveries against a real ASGI server: each payment counts once."""
 
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ def post_all_at_once(app, events: list[dict]) -> list[httpx.Response]:
     return responses
 
 
-def test_the_same_event_posted_24_times_at_once_counts_once(stripe_daphne):
-    app, _ = stripe_daphne
+def test_the_same_event_posted_24_times_at_once_counts_once(stripe_app):
+    app, _ = stripe_app
     donation = pending_donation(live_stream(), amount="500")
     evt = succeeded_event(donation)
     responses = post_all_at_once(app, [evt] * COPIES)
@@ -57,8 +57,8 @@ def test_the_same_event_posted_24_times_at_once_counts_once(stripe_daphne):
     assert StripeEvent.objects.count() == 1
 
 
-def test_24_distinct_events_for_one_payment_at_once_count_once(stripe_daphne):
-    app, _ = stripe_daphne
+def test_24_distinct_events_for_one_payment_at_once_count_once(stripe_app):
+    app, _ = stripe_app
     donation = pending_donation(live_stream(), amount="800")
     responses = post_all_at_once(app, [succeeded_event(donation) for _ in range(COPIES)])
     assert [r.status_code for r in responses] == [200] * COPIES
@@ -68,8 +68,8 @@ def test_24_distinct_events_for_one_payment_at_once_count_once(stripe_daphne):
     assert Transaction.objects.filter(reference_id=donation.id).count() == 1
 
 
-def test_failure_and_success_racing_end_completed_and_counted_once(stripe_daphne):
-    app, _ = stripe_daphne
+def test_failure_and_success_racing_end_completed_and_counted_once(stripe_app):
+    app, _ = stripe_app
     donation = pending_donation(live_stream(), amount="500")
     events = [failed_event(donation) for _ in range(6)] + [
         succeeded_event(donation) for _ in range(6)
@@ -82,8 +82,8 @@ def test_failure_and_success_racing_end_completed_and_counted_once(stripe_daphne
     assert Transaction.objects.filter(reference_id=donation.id).count() == 1
 
 
-def test_a_donation_through_daphne_reaches_the_local_stripe_server(stripe_daphne):
-    app, stripe = stripe_daphne
+def test_a_donation_through_the_server_reaches_the_local_stripe_server(stripe_app):
+    app, stripe = stripe_app
     stream = live_stream()
     with httpx.Client(base_url=app.http_url, timeout=60) as client:
         client.get("/api/auth/csrf")

@@ -1,5 +1,5 @@
 """Real ingest end to end: ffmpeg (as OBS) → nginx-rtmp (the shipped config) → HTTP
-callbacks → Daphne → PostgreSQL / Redis → a viewer's WebSocket."""
+callbacks → the ASGI server → PostgreSQL / Redis → a viewer's WebSocket."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from streams import services
 from streams.models import LiveStream
 from tests.support.factories import make_stream
 from tests.support.nginx import NginxRtmp, ffmpeg_publish, wait_exit
-from tests.support.servers import daphne
+from tests.support.servers import asgi_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -40,10 +40,10 @@ def fresh(stream: LiveStream) -> LiveStream:
 
 @pytest.fixture
 def stack(log_dir, settings) -> Iterator[tuple]:
-    """Daphne (short grace, ingest secret) and nginx-rtmp calling it back."""
+    """The ASGI server (short grace, ingest secret) and nginx-rtmp calling it back."""
     settings.STREAM_RECONNECT_GRACE_SECONDS = GRACE
     settings.INGEST_UPDATE_INTERVAL_SECONDS = 2
-    with daphne(
+    with asgi_server(
         log_dir,
         STREAM_RECONNECT_GRACE_SECONDS=str(GRACE),
         INGEST_UPDATE_INTERVAL_SECONDS="2",

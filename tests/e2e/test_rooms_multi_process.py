@@ -1,4 +1,4 @@
-"""Rooms across two real Daphne processes sharing one Redis (and one database)."""
+"""Rooms across two real ASGI server processes sharing one Redis (and one database)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.test import Client
 from chat.models import ChatMessage
 from realtime.presence import viewer_count
 from tests.support.factories import make_stream, make_user
-from tests.support.servers import DaphneServer, subprocess_env
+from tests.support.servers import AsgiServer, subprocess_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -21,9 +21,9 @@ DEAD_PROCESS_BOUND = 60  # SPEC §7; the design aims for ~13 s
 
 @pytest.fixture
 def two_servers(transactional_db, log_dir):
-    a = DaphneServer(log_dir, subprocess_env(), name="daphne-a")
+    a = AsgiServer(log_dir, subprocess_env(), name="server-a")
     try:
-        b = DaphneServer(log_dir, subprocess_env(), name="daphne-b")
+        b = AsgiServer(log_dir, subprocess_env(), name="server-b")
     except Exception:
         a.stop()
         raise
@@ -68,6 +68,13 @@ async def wait_for_count(ws, count, timeout):
             frame = json.loads(await ws.recv())
             if frame["type"] == "viewers" and frame["count"] == count:
                 return frame
+
+
+def assert_refused_as_too_big(closed: websockets.ConnectionClosedError) -> None:
+    """A close frame, when one arrived before the connection dropped, says 1009
+    (message too big): uvicorn sends one; Daphne drops without one."""
+    if closed.rcvd is not None:
+        assert closed.rcvd.code == 1009, closed
 
 
 def test_chat_and_viewer_counts_span_processes_and_survive_a_killed_process(two_servers):
@@ -164,21 +171,25 @@ def test_frames_over_64_kib_are_refused_and_smaller_bad_frames_get_errors(two_se
         assert (await next_of_type(ws, "error"))["code"] == "invalid_json"
         await ws.send(json.dumps({"type": "ping"}))
         assert await next_of_type(ws, "pong") == {"type": "pong"}
-        # Over 64 KiB: Daphne (Autobahn, failByDrop) drops the connection as soon as
-        # the frame header announces the size; the application never sees it.
-        # The drop may land while the client is still writing, or right after.
-        with pytest.raises(websockets.ConnectionClosedError):
+        # Over 64 KiB: the server refuses it before the application sees it. uvicorn
+        # (wsproto, --ws-max-size) closes with 1009 once the bytes received pass the
+        # limit; Daphne (Autobahn, failByDrop) drops the connection as soon as the
+        # frame header announces the size. The close may land while the client is
+        # still writing, or right after.
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
             await ws.send(json.dumps({"type": "chat.send", "text": "y" * 70_000}))
             await next_of_type(ws, "never")
+        assert_refused_as_too_big(closed.value)
         assert not await asyncio.to_thread(ChatMessage.objects.exists)
         # A message split into frames under 64 KiB each is not reassembled past the
-        # limit either (--websocket-max-message-size).
+        # limit either (--ws-max-size / --websocket-max-message-size).
         again = await connect(a, path, cookie)
-        with pytest.raises(websockets.ConnectionClosedError):
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
             await again.send(
                 iter(['{"type": "chat.send", "text": "', "z" * 40_000, "z" * 40_000, '"}'])
             )
             await next_of_type(again, "never")
+        assert_refused_as_too_big(closed.value)
         assert not await asyncio.to_thread(ChatMessage.objects.exists)
         # The server itself carries on.
         fresh = await connect(a, path, cookie)

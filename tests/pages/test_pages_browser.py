@@ -1,4 +1,4 @@
-"""The dashboard and watch pages in a real headless Chromium against a real Daphne."""
+"""The dashboard and watch pages in a real headless Chromium against a real ASGI server."""
 
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ def log_in(page, username: str) -> None:
     page.click("#login-button")
 
 
-def test_streamer_creates_a_stream_reveals_the_key_goes_live_and_ends(daphne_server):
+def test_streamer_creates_a_stream_reveals_the_key_goes_live_and_ends(asgi_server):
     streamer = make_user("streamer1", display_name="Streamer One")
     with chromium() as browser:
         page = browser.new_page()
-        page.goto(f"{daphne_server.http_url}/dashboard/")
+        page.goto(f"{asgi_server.http_url}/dashboard/")
         page.wait_for_selector("#auth-form", timeout=WAIT_MS)
         log_in(page, "streamer1")
         page.wait_for_selector("#app:not([hidden])", timeout=WAIT_MS)
@@ -63,11 +63,11 @@ def test_streamer_creates_a_stream_reveals_the_key_goes_live_and_ends(daphne_ser
     assert stream.status == "ended" and stream.actual_start and stream.actual_end
 
 
-def test_a_wrong_password_shows_the_error_and_keeps_the_form(daphne_server):
+def test_a_wrong_password_shows_the_error_and_keeps_the_form(asgi_server):
     make_user("streamer2")
     with chromium() as browser:
         page = browser.new_page()
-        page.goto(f"{daphne_server.http_url}/dashboard/")
+        page.goto(f"{asgi_server.http_url}/dashboard/")
         page.wait_for_selector("#auth-form", timeout=WAIT_MS)
         page.fill("#auth-form input[name=username]", "streamer2")
         page.fill("#auth-form input[name=password]", "not-the-password")
@@ -79,12 +79,12 @@ def test_a_wrong_password_shows_the_error_and_keeps_the_form(daphne_server):
         assert page.is_hidden("#app")
 
 
-def test_the_watch_page_shows_the_stream_and_follows_its_state(daphne_server):
+def test_the_watch_page_shows_the_stream_and_follows_its_state(asgi_server):
     streamer = make_user("streamer3", display_name=XSS)
     stream = make_stream(streamer, title="Cooking " + XSS, description=XSS)
     with chromium() as browser:
         page = browser.new_page()
-        page.goto(f"{daphne_server.http_url}/streams/{stream.id}/")
+        page.goto(f"{asgi_server.http_url}/streams/{stream.id}/")
         page.wait_for_function(
             "document.getElementById('stream-status').textContent === 'scheduled'",
             timeout=WAIT_MS,
@@ -105,20 +105,20 @@ def test_the_watch_page_shows_the_stream_and_follows_its_state(daphne_server):
         assert page.evaluate("window.__pwned") is None
 
 
-def test_an_unknown_stream_page_is_a_404(daphne_server):
+def test_an_unknown_stream_page_is_a_404(asgi_server):
     import httpx
 
-    assert httpx.get(f"{daphne_server.http_url}/streams/987654/").status_code == 404
+    assert httpx.get(f"{asgi_server.http_url}/streams/987654/").status_code == 404
 
 
-def test_a_guest_donates_from_the_watch_page_and_sees_the_alert_in_the_room(stripe_daphne):
+def test_a_guest_donates_from_the_watch_page_and_sees_the_alert_in_the_room(stripe_app):
     import httpx
 
     from donations.models import StreamDonation
     from tests.donations.helpers import succeeded_event
     from tests.support import stripe_server as stripe_support
 
-    app, _stripe = stripe_daphne
+    app, _stripe = stripe_app
     stream = make_stream(status="live", actual_start=timezone.now())
     with chromium() as browser:
         page = browser.new_page()
@@ -160,14 +160,14 @@ def test_a_guest_donates_from_the_watch_page_and_sees_the_alert_in_the_room(stri
 
 
 def test_viewer_chats_on_the_watch_page_and_the_streamer_moderates_from_the_dashboard(
-    daphne_server,
+    asgi_server,
 ):
     streamer = make_user("host4", display_name="Host")
     make_user("fan4", display_name="Fan")
     stream = make_stream(streamer, status="live", actual_start=timezone.now(), title="Chat time")
     with chromium() as browser:
         dash = browser.new_context().new_page()
-        dash.goto(f"{daphne_server.http_url}/dashboard/")
+        dash.goto(f"{asgi_server.http_url}/dashboard/")
         dash.wait_for_selector("#auth-form", timeout=WAIT_MS)
         log_in(dash, "host4")
         dash.wait_for_function(
@@ -175,7 +175,7 @@ def test_viewer_chats_on_the_watch_page_and_the_streamer_moderates_from_the_dash
         )
 
         watch = browser.new_context().new_page()
-        watch.goto(f"{daphne_server.http_url}/streams/{stream.id}/")
+        watch.goto(f"{asgi_server.http_url}/streams/{stream.id}/")
         watch.wait_for_selector("#auth-form", timeout=WAIT_MS)
         log_in(watch, "fan4")
         watch.wait_for_selector("#chat-input", timeout=WAIT_MS)

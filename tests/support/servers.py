@@ -1,5 +1,10 @@
-"""Real server processes for end-to-end tests: Daphne on a free port, sharing the
-test database and the test run's Redis prefix with the test process.
+"""Real server processes for end-to-end tests: the ASGI server (uvicorn, or Daphne)
+on a free port, sharing the test database and the test run's Redis prefix with the
+test process.
+
+The server is started with ``scripts/asgi_server.py``'s command, as every other entry
+point starts it: ``TEST_ASGI_SERVER`` (``uvicorn`` by default, or ``daphne``) picks
+it for the whole run; ``server=`` picks it for one process.
 
 Data written by a test must be committed to be seen by these processes, so tests
 using them run with ``@pytest.mark.django_db(transaction=True)``.
@@ -7,6 +12,7 @@ using them run with ``@pytest.mark.django_db(transaction=True)``.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -16,6 +22,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import quote
 
 import httpx
@@ -23,7 +30,30 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
-WEBSOCKET_MAX_MESSAGE_BYTES = 64 * 1024  # as scripts/run.py starts Daphne
+
+
+def _load_asgi_server() -> ModuleType:
+    """``scripts/asgi_server.py`` (``scripts/`` is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "asgi_server", ROOT / "scripts" / "asgi_server.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+asgi_script = _load_asgi_server()
+SERVERS: tuple[str, ...] = asgi_script.SERVERS
+WEBSOCKET_MAX_MESSAGE_BYTES: int = asgi_script.MAX_MESSAGE_BYTES
+
+
+def default_server() -> str:
+    """The server the e2e tests run on: ``TEST_ASGI_SERVER``, uvicorn by default."""
+    server = os.environ.get("TEST_ASGI_SERVER") or "uvicorn"
+    if server not in SERVERS:
+        raise RuntimeError(f"TEST_ASGI_SERVER must be one of {SERVERS}, not {server!r}")
+    return server
 
 
 def free_port() -> int:
@@ -102,30 +132,33 @@ class ManagedProcess:
         self._log.close()
 
 
-class DaphneServer(ManagedProcess):
-    def __init__(self, log_dir: Path, env: dict[str, str] | None = None, name: str = "daphne"):
+class AsgiServer(ManagedProcess):
+    """``config.asgi:application`` served on a free port by ``server`` (default:
+    ``default_server()``), started exactly as ``scripts/asgi_server.py`` says; ready once
+    ``/healthz`` answers 200. ``stop()`` sends SIGTERM to its process group."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        name: str | None = None,
+        server: str | None = None,
+    ):
+        self.server = server or default_server()
+        if self.server not in SERVERS:
+            raise ValueError(f"server must be one of {SERVERS}, not {self.server!r}")
         self.port = free_port()
         super().__init__(
-            name,
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                # Client frames over 64 KiB are refused by Daphne (closed with 1009).
-                "--websocket-max-message-size",
-                str(WEBSOCKET_MAX_MESSAGE_BYTES),
-                "--websocket-max-frame-size",
-                str(WEBSOCKET_MAX_MESSAGE_BYTES),
-                "config.asgi:application",
-            ],
+            name or self.server,
+            asgi_script.command("127.0.0.1", self.port, server=self.server, python=sys.executable),
             env or subprocess_env(),
             log_dir,
         )
-        self.wait_ready()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
 
     @property
     def http_url(self) -> str:
@@ -153,13 +186,31 @@ class DaphneServer(ManagedProcess):
         raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.log()}")
 
 
+class DaphneServer(AsgiServer):
+    """Daphne explicitly, whatever ``TEST_ASGI_SERVER`` says (the supported
+    alternative to uvicorn; for tests of Daphne itself)."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str] | None = None, name: str = "daphne"):
+        super().__init__(log_dir, env, name=name, server="daphne")
+
+
 @contextmanager
-def daphne(log_dir: Path, **env: str) -> Iterator[DaphneServer]:
-    server = DaphneServer(log_dir, subprocess_env(**env))
+def asgi_server(
+    log_dir: Path, *, server: str | None = None, name: str | None = None, **env: str
+) -> Iterator[AsgiServer]:
+    """An ``AsgiServer`` for the block; ``env`` is added to the test environment."""
+    process = AsgiServer(log_dir, subprocess_env(**env), name=name, server=server)
     try:
-        yield server
+        yield process
     finally:
-        server.stop()
+        process.stop()
+
+
+@contextmanager
+def daphne(log_dir: Path, **env: str) -> Iterator[AsgiServer]:
+    """Daphne explicitly, for the block (see ``DaphneServer``)."""
+    with asgi_server(log_dir, server="daphne", **env) as process:
+        yield process
 
 
 class CeleryWorker(ManagedProcess):

@@ -96,10 +96,12 @@ async def sockets_closed_after_test():
     """Each test has its own event loop and so its own presence hub: close the
     test's sockets, then stop the hub (bounded, so a failure cannot hang the run).
     Import it into a test package's conftest to apply it there."""
-    from realtime.presence import close_hub
+    from realtime import fanout, presence, snapshots
 
     yield
     try:
         await asyncio.wait_for(disconnect_all(), timeout=15)
     finally:
-        await asyncio.wait_for(close_hub(), timeout=15)
+        await asyncio.wait_for(presence.close_hub(), timeout=15)
+        await asyncio.wait_for(fanout.close_hub(), timeout=15)
+        await asyncio.wait_for(snapshots.close_clients(), timeout=15)

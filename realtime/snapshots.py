@@ -1,0 +1,184 @@
+"""What a socket gets on join — the public stream and the last visible chat messages —
+kept in Redis, so a join is one Redis round trip and no database work.
+
+Keys (under ``core.redis.key("snap", sid, ...)``), all expiring after ``TTL_SECONDS``:
+
+* ``stream``: the public stream payload (JSON text, ``viewer_count`` filled per join),
+  or ``null`` for a stream that does not exist.
+* ``chat``: a sorted set of the last ``HISTORY_SIZE`` visible messages (JSON text),
+  scored by message id, so out-of-order publishes still read oldest first.
+* ``ver``: bumped by every change; a refill from the database is written only if no
+  change happened since it started reading, so a refill never overwrites a newer
+  message with an older view.
+
+Every change goes through the publisher (``realtime.events``), in one pipeline
+*before* the ``PUBLISH``: store (the transaction committed), then cache, then
+broadcast. ``chat.message`` appends; ``viewers`` changes nothing (the count is live);
+any other room event (deletion, ban, settings, state, donation) invalidates, and the
+next join refills. Writes that publish nothing call ``invalidate``. The TTL bounds
+what could still go stale (a user's level in old messages, ``max_viewers``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from core.redis import get_async_redis, get_redis, key
+
+HISTORY_SIZE = 50
+TTL_SECONDS = 30
+MISSING_TTL_SECONDS = 5
+VERSION_TTL_SECONDS = 24 * 3600
+
+Loader = Callable[[int], Awaitable[tuple[dict[str, Any] | None, list[dict[str, Any]]]]]
+
+
+def _keys(sid: int) -> list[str]:
+    return [key("snap", sid, "ver"), key("snap", sid, "stream"), key("snap", sid, "chat")]
+
+
+# KEYS: ver, stream, chat   ARGV: id, item, size, version_ttl
+_APPEND = """
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl > 0 then
+  redis.call('ZADD', KEYS[3], ARGV[1], ARGV[2])
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[3]) - 1)
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
+return 1
+"""
+
+# KEYS: ver, stream, chat   ARGV: version_ttl
+_INVALIDATE = """
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3])
+return 1
+"""
+
+# KEYS: ver, stream, chat   ARGV: expected_ver, ttl_ms, stream_json, id1, item1, ...
+_REFILL = """
+if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[3])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
+for i = 4, #ARGV, 2 do redis.call('ZADD', KEYS[3], ARGV[i], ARGV[i + 1]) end
+if #ARGV >= 4 then redis.call('PEXPIRE', KEYS[3], ARGV[2]) end
+return 1
+"""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def room_id(group: str) -> int | None:
+    """The stream id of a viewers' room group (``stream.{id}``), else ``None``."""
+    if group.startswith("stream."):
+        rest = group[7:]
+        if rest.isdigit():
+            return int(rest)
+    return None
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def queue_update(pipe: Any, sid: int, event: dict[str, Any]) -> None:
+    """Add the cache update that ``event`` (about to be published to room ``sid``)
+    implies to a sync Redis pipeline, ahead of its ``PUBLISH``."""
+    kind = event.get("type")
+    if kind == "viewers":
+        return
+    if kind == "chat.message":
+        item = {k: event[k] for k in ("id", "user", "text", "created_at") if k in event}
+        pipe.eval(
+            _APPEND, 3, *_keys(sid), item["id"], _dumps(item), HISTORY_SIZE, VERSION_TTL_SECONDS
+        )
+        return
+    pipe.eval(_INVALIDATE, 3, *_keys(sid), VERSION_TTL_SECONDS)
+
+
+def invalidate(stream_ids: list[int]) -> None:
+    """Drop the cached snapshots of these streams (a change that broadcasts nothing)."""
+    if not stream_ids:
+        return
+    pipe = get_redis().pipeline(transaction=False)
+    for sid in stream_ids:
+        pipe.eval(_INVALIDATE, 3, *_keys(sid), VERSION_TTL_SECONDS)
+    pipe.execute()
+
+
+# --------------------------------------------------------------------------- reader
+
+_clients: dict[asyncio.AbstractEventLoop, Any] = {}
+
+
+def _client() -> Any:
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        for other in [lp for lp in _clients if lp.is_closed()]:
+            _clients.pop(other, None)
+        client = _clients[loop] = get_async_redis()
+    return client
+
+
+class Snapshot:
+    """A room's join snapshot. ``history_items`` are JSON texts, oldest first."""
+
+    __slots__ = ("history_items", "stream")
+
+    def __init__(self, stream: dict[str, Any], history_items: list[str]) -> None:
+        self.stream = stream
+        self.history_items = history_items
+
+    def history_frame(self) -> bytes:
+        """``chat.history {messages}`` built from the cached texts (no re-encode)."""
+        return (
+            b'{"type":"chat.history","messages":['
+            + ",".join(self.history_items).encode("utf-8")
+            + b"]}"
+        )
+
+    def history_ids(self) -> set[Any]:
+        return {json.loads(item)["id"] for item in self.history_items}
+
+
+async def room_snapshot(sid: int, loader: Loader) -> Snapshot | None:
+    """The snapshot of stream ``sid`` (``None``: no such stream): one Redis round
+    trip when cached; otherwise ``loader`` (database) and a refill."""
+    client = _client()
+    ver_key, stream_key, chat_key = _keys(sid)
+    pipe = client.pipeline(transaction=False)
+    pipe.get(ver_key)
+    pipe.get(stream_key)
+    pipe.zrange(chat_key, 0, -1)
+    version, stream_text, items = await pipe.execute()
+    if stream_text is not None:
+        if stream_text == "null":
+            return None
+        return Snapshot(json.loads(stream_text), list(items))
+    stream, history = await loader(sid)
+    history_items = [_dumps(m) for m in history]
+    args: list[Any] = [version or "0"]
+    if stream is None:
+        args += [MISSING_TTL_SECONDS * 1000, "null"]
+    else:
+        args += [TTL_SECONDS * 1000, _dumps(stream)]
+        for message, text in zip(history, history_items, strict=True):
+            args += [message["id"], text]
+    await client.eval(_REFILL, 3, ver_key, stream_key, chat_key, *args)
+    if stream is None:
+        return None
+    return Snapshot(stream, history_items)
+
+
+async def close_clients() -> None:
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
