@@ -12,7 +12,7 @@ from core.redis import get_redis
 from realtime import presence
 from realtime.presence import ANON, PresenceHub, user_member, viewer_count, viewer_peak
 from tests.support.factories import make_stream, make_user
-from tests.support.sockets import frames_until_quiet, joined, next_of_type
+from tests.support.sockets import _open, frames_until_quiet, joined, next_of_type
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -168,3 +168,21 @@ async def test_dashboard_sockets_do_not_count_as_viewers():
         "peak": 1,
     }
     await frames_until_quiet(viewer, 0.1)
+
+
+async def test_a_killed_socket_instance_leaves_the_count():
+    """A server that kills an application instance (a cancelled task) never runs a
+    disconnect handler: the socket's release in ``finally`` still removes it."""
+    stream = await live_stream()
+    path = f"/ws/streams/{stream.id}/"
+    keep, _, _ = await joined(path)
+    killed, state, _ = await joined(path)
+    assert state["stream"]["viewer_count"] == 2
+    killed.future.cancel()
+    _open.remove(killed)  # nothing left to disconnect
+    for _ in range(50):
+        if await sync_to_async(viewer_count)(stream.id) == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert await sync_to_async(viewer_count)(stream.id) == 1
+    await keep.disconnect()

@@ -83,6 +83,9 @@ def subprocess_env(**extra: str) -> dict[str, str]:
         "REDIS_PREFIX": settings.REDIS_PREFIX,
         "DEBUG": "1",
         "PYTHONUNBUFFERED": "1",
+        # Servers and workers use the connection pool, as in production (the test
+        # process itself runs without it: scripts/test.sh).
+        "DATABASE_POOL": "1",
     }
     env.update(extra)
     return env
