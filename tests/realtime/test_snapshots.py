@@ -31,7 +31,7 @@ def setup():
 
 
 async def test_joins_after_the_first_need_no_database_and_see_new_messages():
-    owner, viewer, stream = await setup()
+    _owner, viewer, stream = await setup()
     loader = CountingLoader()
     first = await snapshots.room_snapshot(stream.id, loader)
     assert loader.calls == 1 and first.stream["id"] == stream.id and first.history_items == []
@@ -66,7 +66,7 @@ async def test_an_unknown_stream_is_none_and_cached_briefly():
 
 
 async def test_a_refill_that_raced_a_change_is_not_written():
-    owner, viewer, stream = await setup()
+    _owner, viewer, stream = await setup()
 
     async def racing_loader(sid):
         data = await sync_to_async(room_snapshot_data)(sid)
