@@ -6,7 +6,6 @@ import asyncio
 from contextlib import closing
 
 import pytest
-from channels.layers import get_channel_layer
 
 from donations.services import get_or_create_overlay_token
 from realtime import groups
@@ -21,6 +20,7 @@ from tests.donations.e2e import (
 )
 from tests.donations.helpers import live_stream, pending_donation, succeeded_event
 from tests.support import stripe_server as stripe_support
+from tests.support.events import GroupListener
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -47,10 +47,8 @@ def test_a_completed_donation_reaches_the_room_the_dashboard_and_every_overlay(s
     evt = succeeded_event(donation)
 
     async def scenario():
-        layer = get_channel_layer()
-        dashboard = await layer.new_channel()
-        await layer.group_add(groups.stream_dashboard(stream.id), dashboard)
         async with (
+            GroupListener(groups.stream_dashboard(stream.id)) as dashboard,
             connect(app, f"/ws/streams/{stream.id}/") as room,
             connect(app, f"/ws/overlays/{token}/") as overlay_a,
             connect(app, f"/ws/overlays/{token}/") as overlay_b,
@@ -66,13 +64,12 @@ def test_a_completed_donation_reaches_the_room_the_dashboard_and_every_overlay(s
             assert await recv_room_json(room) == expected
             assert await recv_json(overlay_a) == expected
             assert await recv_json(overlay_b) == expected
-            message = await asyncio.wait_for(layer.receive(dashboard), 20)
-            while message["event"]["type"] == "viewers":  # the dashboard hears counts too
-                message = await asyncio.wait_for(layer.receive(dashboard), 20)
-            assert message == {"type": "realtime.event", "event": expected}
+            message = await dashboard()
+            while message["type"] == "viewers":  # the dashboard hears counts too
+                message = await dashboard()
+            assert message == expected
             await nothing_more(stranger)  # another streamer's overlay got nothing
             await nothing_more(room)  # exactly once
-        await layer.flush()
 
     asyncio.run(scenario())
     log = app.log()

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -18,6 +17,7 @@ from realtime import groups
 from streams.models import LiveStream
 from tests.gamification.helpers import live_stream, stream_minute_rows, total_exp, wait_until
 from tests.support import servers
+from tests.support.events import GroupListener
 from tests.support.servers import CeleryWorker, celery_worker, subprocess_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -189,19 +189,11 @@ def test_the_exp_event_from_a_real_worker_reaches_the_dashboard_group(log_dir):
     group = groups.stream_dashboard(stream.pk)
 
     async def listen_while_the_worker_ticks() -> dict:
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
-        await layer.group_add(group, channel)
-        try:
+        async with GroupListener(group) as hear:
             tasks.award_stream_minutes.delay()
-            return await asyncio.wait_for(layer.receive(channel), timeout=60)
-        finally:
-            await layer.group_discard(group, channel)
+            return await hear(timeout=60)
 
     with celery_worker(log_dir):
         message = asyncio.run(listen_while_the_worker_ticks())
 
-    assert message == {
-        "type": "realtime.event",
-        "event": {"type": "exp", "gained": 20, "total_exp": 20, "current_level": 1},
-    }
+    assert message == {"type": "exp", "gained": 20, "total_exp": 20, "current_level": 1}

@@ -43,3 +43,38 @@ def capture_events() -> Iterator[list[tuple[list[str], dict[str, Any]]]]:
         TestCase.captureOnCommitCallbacks(execute=True),
     ):
         yield sent
+
+
+class GroupListener:
+    """Hears what is published to a realtime group, as a server process would
+    (``realtime.fanout``): ``async with GroupListener(group) as hear: await hear()``."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+
+    async def __aenter__(self):
+        import json
+
+        from core.redis import get_async_redis
+        from realtime.fanout import channel_name
+
+        self._redis = get_async_redis()
+        self._pubsub = self._redis.pubsub()
+        await self._pubsub.subscribe(channel_name(self.group))
+
+        async def hear(timeout: float = 20) -> dict[str, Any]:
+            import asyncio
+
+            async with asyncio.timeout(timeout):
+                while True:
+                    message = await self._pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=1
+                    )
+                    if message is not None:
+                        return json.loads(message["data"])
+
+        return hear
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._pubsub.aclose()
+        await self._redis.aclose()
