@@ -116,6 +116,7 @@ def invalidate(stream_ids: list[int]) -> None:
 # --------------------------------------------------------------------------- reader
 
 _clients: dict[asyncio.AbstractEventLoop, Any] = {}
+_loads: dict[asyncio.AbstractEventLoop, dict[tuple[int, Any], asyncio.Future]] = {}
 
 
 def _client() -> Any:
@@ -163,6 +164,23 @@ async def room_snapshot(sid: int, loader: Loader) -> Snapshot | None:
         if stream_text == "null":
             return None
         return Snapshot(json.loads(stream_text), list(items))
+    # A miss: one database load per process, room and version, however many sockets
+    # join meanwhile (a reconnect storm would otherwise load it once per socket). Only
+    # a load that started at the version this socket read (after it subscribed) is
+    # shared: any change since then bumped the version, so nothing can fall between.
+    loads = _loads.setdefault(asyncio.get_running_loop(), {})
+    load_key = (sid, version)
+    future = loads.get(load_key)
+    if future is None:
+        future = loads[load_key] = asyncio.ensure_future(
+            _load_and_refill(client, sid, version, loader)
+        )
+        future.add_done_callback(lambda _: loads.pop(load_key, None))
+    return await asyncio.shield(future)
+
+
+async def _load_and_refill(client: Any, sid: int, version: Any, loader: Loader) -> Snapshot | None:
+    ver_key, stream_key, chat_key = _keys(sid)
     stream, history = await loader(sid)
     history_items = [_dumps(m) for m in history]
     args: list[Any] = [version or "0"]
