@@ -16,8 +16,8 @@ Stacks alternate (project first, then sio first, ...). Results:
 ``bench/results/realtime-<timestamp>.json`` (updated after every scenario) and
 ``bench/results/realtime-latest.md``. See ``bench/README.md``.
 
-    python bench/run.py                 # the full set (~12 min)
-    python bench/run.py --quick         # a small smoke run (~2-3 min)
+    python bench/run.py                 # the full set (~8-10 min)
+    python bench/run.py --quick         # a small smoke run (~3-4 min)
     python bench/run.py --only S1,S7 --stacks sio
 """
 
@@ -55,7 +55,7 @@ SENDER_USERS = 80  # 50 msg/s over 23 s in one room needs 64 under 20 msgs / 30 
 # --------------------------------------------------------------------------- scenarios
 
 
-def scenarios(quick: bool, heavy: bool) -> list[dict]:
+def scenarios(quick: bool, heavy: bool, s4_rate: float | None = None) -> list[dict]:
     """Scenario name, case label, loadgen arguments and where it runs.
 
     ``stream``: which prepared live stream (project) / room (sio) it uses; ``rooms`` many
@@ -77,6 +77,12 @@ def scenarios(quick: bool, heavy: bool) -> list[dict]:
         s4 = {"idle": 10000, "viewers": 2000, "rate": 50, "resume": 15, "duration": 20}
         s7 = {"viewers": 3000, "rate": 500}
         win = {"warmup": 3, "duration": 15}
+    if s4_rate:
+        # Slow readers must fall ~0.5 MB behind (server buffer + kernel buffers) before a
+        # bounded server closes them: at lower rates they stay paused longer.
+        s4["rate"] = s4_rate
+        s4["resume"] = max(s4["resume"], round(480 / s4_rate))
+        s4["duration"] = max(s4["duration"], s4["resume"] + 5)
     out = []
     for case, viewers, rate in s1:
         out.append(
@@ -698,7 +704,9 @@ class Bench:
         o = self.o
         started = time.time()
         chosen = [
-            sc for sc in scenarios(o.quick, o.with_5000x20) if not o.only or sc["name"] in o.only
+            sc
+            for sc in scenarios(o.quick, o.with_5000x20, o.s4_rate)
+            if not o.only or sc["name"] in o.only
         ]
         if not chosen:
             raise SystemExit(f"--only {','.join(o.only)} selects no scenario")
@@ -825,6 +833,7 @@ def ratios(entry: dict) -> dict:
         ("cpu_per_delivery", ("server", "us_per_delivery")),
         ("cpu_per_join", ("server", "cpu_ms_per_join")),
         ("rss_per_conn", ("server", "rss_kib_per_conn")),
+        ("rss_growth_per_conn", ("server", "rss_growth_kib_per_conn")),
     ):
         a, b = dig(p, *keys), dig(s, *keys)
         if a is not None and b:
@@ -1041,11 +1050,21 @@ def markdown(report: dict) -> str:
     ]
     if report.get("project_setup_error"):
         out += [f"**Project setup failed:** `{report['project_setup_error'][:500]}`", ""]
-    out += ["## Summary", "", "| scenario | project | sio | project / sio |", "|---|---|---|---|"]
+    out += [
+        "## Summary",
+        "",
+        "Ratio column: server CPU per delivery (fan-out), per join (S7), RSS growth per "
+        "socket (S4 idle).",
+        "",
+        "| scenario | project | sio | project / sio |",
+        "|---|---|---|---|",
+    ]
     for e in report["scenarios"]:
         r = e["results"]
         kind = e["params"]["scenario"]
         key = {"fanout": "cpu_per_delivery", "connect": "cpu_per_join"}.get(kind)
+        if e["name"] == "S4" and kind == "connect":
+            key = "rss_growth_per_conn"  # S4 idle is about memory per socket
         out.append(
             f"| {e['name']} {e['case']} | {summary_cell(r.get('project'), kind)} | "
             f"{summary_cell(r.get('sio'), kind)} | "
@@ -1097,10 +1116,15 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--quick", action="store_true", help="small smoke version (~2-3 min)")
+    ap.add_argument("--quick", action="store_true", help="small smoke version (~3-4 min)")
     ap.add_argument("--only", default="", help="scenario names, e.g. S1,S7")
     ap.add_argument("--stacks", default="project,sio", help="project,sio (the order of S1)")
     ap.add_argument("--with-5000x20", action="store_true", help="S1: also 5,000 viewers x 20 msg/s")
+    ap.add_argument(
+        "--s4-rate",
+        type=float,
+        help="S4 slow: messages/s in the room (default 50; 20 fits two cores better)",
+    )
     ap.add_argument(
         "--server",
         default=os.environ.get("BENCH_SERVER", "uvicorn") or "uvicorn",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from chat.models import ChatBan, ChatMessage, ChatModerator
@@ -19,6 +21,42 @@ OPEN_STATUSES = (LiveStream.Status.SCHEDULED, LiveStream.Status.LIVE, None)
 def chat_is_open(status: str | None) -> bool:
     """Chat is open while ``scheduled`` or ``live`` and read-only afterwards."""
     return status in OPEN_STATUSES
+
+
+class ChatRoomAccess(NamedTuple):
+    status: str | None
+    streamer_id: int
+    slow_mode_seconds: int
+    is_moderator: bool
+    is_banned: bool
+    banned_until: datetime | None
+
+
+_ROOM_ACCESS_SQL = """
+SELECT s.status, s.streamer_id, COALESCE(cs.slow_mode_seconds, 0),
+       EXISTS (SELECT 1 FROM chat_moderators m
+               WHERE m.channel_id = s.streamer_id AND m.user_id = %(user)s),
+       b.user_id IS NOT NULL, b.until
+FROM live_streams s
+LEFT JOIN chat_settings cs ON cs.stream_id = s.id
+LEFT JOIN LATERAL (
+    SELECT cb.user_id, cb.until FROM chat_bans cb
+    WHERE cb.channel_id = s.streamer_id AND cb.user_id = %(user)s
+      AND (cb.until IS NULL OR cb.until > %(now)s)
+    ORDER BY cb.until DESC NULLS FIRST LIMIT 1
+) b ON TRUE
+WHERE s.id = %(stream)s
+"""
+
+
+def chat_room_access(*, stream_id: int, user_id: int, now: datetime) -> ChatRoomAccess | None:
+    """What deciding on one chat message needs, in one query (the chat hot path):
+    the stream's status and owner, its slow mode, and whether the user moderates or
+    is banned (``banned_until`` None for a permanent ban) in the streamer's channel."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ROOM_ACCESS_SQL, {"user": user_id, "now": now, "stream": stream_id})
+        row = cursor.fetchone()
+    return None if row is None else ChatRoomAccess(*row)
 
 
 def visible_messages(*, stream_id: int, channel_id: int) -> QuerySet[ChatMessage]:

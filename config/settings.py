@@ -136,7 +136,7 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if env_bool("DATABASE_POOL", True):
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
-        "max_size": env_int("DATABASE_POOL_SIZE", 10),
+        "max_size": env_int("DATABASE_POOL_SIZE", 20),
         "timeout": 10,
     }
 DATABASES["default"].setdefault("TEST", {})
@@ -161,6 +161,11 @@ CHANNEL_LAYERS = {
         },
     },
 }
+
+# Threads per process for the database work of sockets (chat send, snapshot misses,
+# session lookups): mostly waiting on PostgreSQL and Redis. Keep DATABASE_POOL_SIZE
+# above this plus the HTTP requests served at once.
+REALTIME_DB_THREADS = env_int("REALTIME_DB_THREADS", 16)
 
 # Daphne's runserver refuses client WebSocket messages larger than this (the
 # production command passes the same value as --websocket-max-message-size).

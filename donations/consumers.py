@@ -13,18 +13,16 @@ import asyncio
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
-
 from donations.selectors import overlay_replay_events, overlay_user_id_for_token, token_digest
 from realtime import groups
-from realtime.sockets import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, Socket
+from realtime.sockets import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, Socket, db_call
 
 # Sent through the overlays group when the streamer rotates the token; never
 # forwarded to the client.
 OVERLAY_ROTATED = "overlay.rotated"
 
-_user_id_for_token = database_sync_to_async(overlay_user_id_for_token, thread_sensitive=False)
-_replay_events = database_sync_to_async(overlay_replay_events, thread_sensitive=False)
+_user_id_for_token = db_call(overlay_user_id_for_token)
+_replay_events = db_call(overlay_replay_events)
 
 
 class OverlaySocket(Socket):

@@ -16,11 +16,12 @@ import types
 from importlib import import_module
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 from django.http.cookie import parse_cookie
+
+from realtime.sockets import db_call
 
 
 def socket_user(scope: dict[str, Any]) -> Any | None:
@@ -49,7 +50,7 @@ def _load_user(session_key: str) -> Any:
     return get_user(types.SimpleNamespace(session=store))
 
 
-_load_user_async = database_sync_to_async(_load_user, thread_sensitive=False)
+_load_user_async = db_call(_load_user)
 
 
 class SessionUserMiddleware:

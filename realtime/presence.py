@@ -58,7 +58,7 @@ logger = logging.getLogger(__name__)
 
 PROCESS_TTL = int(getattr(settings, "PRESENCE_PROCESS_TTL_SECONDS", 10))
 HEARTBEAT_INTERVAL = float(getattr(settings, "PRESENCE_HEARTBEAT_SECONDS", 3))
-BROADCAST_INTERVAL_MS = 1000
+BROADCAST_INTERVAL_MS = 1100  # 1 s plus slack for delivery jitter between processes
 PEAK_TTL = 7 * 24 * 3600
 SENT_TTL = 24 * 3600
 

@@ -15,7 +15,11 @@ import contextlib
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from channels.db import DatabaseSyncToAsync
+from django.conf import settings
 
 from core.exceptions import ApplicationError
 from realtime import event_types
@@ -34,6 +38,34 @@ MAX_FRAME_BYTES = 64 * 1024
 # Client frames per socket: a burst of FRAME_BURST, then FRAME_RATE per second.
 FRAME_RATE = 20.0
 FRAME_BURST = 120.0
+
+
+_db_executor: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _db_executor
+    if _db_executor is None:
+        _db_executor = ThreadPoolExecutor(
+            max_workers=int(getattr(settings, "REALTIME_DB_THREADS", 16)),
+            thread_name_prefix="socket-db",
+        )
+    return _db_executor
+
+
+def db_call(fn: Any) -> Any:
+    """``fn`` (sync, database work) as a coroutine function for sockets. It runs on
+    this process's socket database threads (``REALTIME_DB_THREADS``, each borrowing a
+    pooled connection), side by side, never queued behind other sockets on one thread.
+    The work is mostly waiting for PostgreSQL and Redis, so more threads than cores
+    pay off."""
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return await DatabaseSyncToAsync(fn, thread_sensitive=False, executor=_executor())(
+            *args, **kwargs
+        )
+
+    return call
 
 
 class Socket:

@@ -14,20 +14,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels.db import database_sync_to_async
-
 from chat.selectors import room_snapshot_data
 from chat.services import check_send_chat_message
 from realtime import event_types, groups, snapshots
 from realtime.auth import socket_user
 from realtime.fanout import Message
 from realtime.presence import ANON, get_hub, user_member
-from realtime.sockets import CLOSE_FORBIDDEN, CLOSE_LOGIN_REQUIRED, CLOSE_NOT_FOUND, Socket
+from realtime.sockets import (
+    CLOSE_FORBIDDEN,
+    CLOSE_LOGIN_REQUIRED,
+    CLOSE_NOT_FOUND,
+    Socket,
+    db_call,
+)
 
-# Database work of a socket runs on the shared thread pool, never queued behind
-# other sockets on one thread.
-_load_snapshot = database_sync_to_async(room_snapshot_data, thread_sensitive=False)
-_send_chat = database_sync_to_async(check_send_chat_message, thread_sensitive=False)
+_load_snapshot = db_call(room_snapshot_data)
+_send_chat = db_call(check_send_chat_message)
 
 
 def _stream_id(scope: dict[str, Any]) -> int:
