@@ -54,6 +54,7 @@ from urllib.parse import unquote, urlparse
 from django.conf import settings
 
 from core.redis import key
+from realtime.loops import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -258,10 +259,10 @@ class Outlet:
             self._writer = asyncio.ensure_future(self._drain())
         self._wakeup.set()
 
-    async def send_event(self, event: dict[str, Any]) -> None:
+    def send_message(self, message: Message) -> None:
         """A frame for this socket alone (snapshot, ``error``, ``pong``), in order
-        with the room's events."""
-        self._deliver_now(Message.of(event))
+        with the room's events, whether or not the socket is ``open`` yet."""
+        self._deliver_now(message)
 
     async def _drain(self) -> None:
         """Portable path: one writer per socket, through ASGI ``send``."""
@@ -547,22 +548,16 @@ class Hub:
                 outlet.too_slow()
 
 
-_hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
+_hubs: PerLoop[Hub] = PerLoop(Hub)
 
 
 def get_hub() -> Hub:
     """The hub of the running event loop (a server process runs one loop)."""
-    loop = asyncio.get_running_loop()
-    for other in [lp for lp in _hubs if lp.is_closed()]:
-        _hubs.pop(other, None)
-    hub = _hubs.get(loop)
-    if hub is None:
-        hub = _hubs[loop] = Hub()
-    return hub
+    return _hubs.get()
 
 
 async def close_hub() -> None:
     """Shut down this loop's hub (tests; a server process just exits)."""
-    hub = _hubs.pop(asyncio.get_running_loop(), None)
+    hub = _hubs.pop()
     if hub is not None:
         await hub.close()

@@ -53,6 +53,7 @@ from django.conf import settings
 from core.redis import get_async_redis, get_redis, key
 from realtime import event_types, fanout, groups
 from realtime.events import send_event
+from realtime.loops import PerLoop
 
 logger = logging.getLogger(__name__)
 
@@ -443,9 +444,11 @@ class PresenceHub:
                 )
                 self._registered = True
                 self._tasks = [
-                    asyncio.ensure_future(self._keepalive()),
-                    asyncio.ensure_future(self._flusher()),
-                    asyncio.ensure_future(self._syncer()),
+                    asyncio.ensure_future(
+                        self._forever(self._keepalive_round, "heartbeat", HEARTBEAT_INTERVAL)
+                    ),
+                    asyncio.ensure_future(self._forever(self._flush_round, "flush", 1)),
+                    asyncio.ensure_future(self._forever(self._sync_round, "sync", 0.5)),
                 ]
                 fanout.get_hub().add_listener(self.on_event)
 
@@ -459,47 +462,46 @@ class PresenceHub:
             _room(stream_id, "peak"),
         ]
 
-    async def _syncer(self) -> None:
-        """Write dirty members' absolute counts, one Lua call per dirty room."""
+    async def _forever(self, step: Any, what: str, retry_after: float) -> None:
+        """Run ``step`` until the hub closes; a failure is logged, then retried."""
         while not self._closed:
             try:
-                if not self._dirty:
-                    self._sync_wakeup.clear()
-                    await self._sync_wakeup.wait()
-                    continue
-                dirty, self._dirty = self._dirty, {}
-                waiters, self._waiters = self._waiters, {}
-                self._inflight = set(dirty)
-                try:
-                    async with self._lock:
-                        for sid, members in dirty.items():
-                            count = await self._write_room(sid, members)
-                            self._counts[sid] = count
-                            for fut in waiters.pop(sid, ()):
-                                if not fut.done():
-                                    fut.set_result(count)
-                            self._mark(sid)
-                        for sid, futs in waiters.items():  # rooms already written
-                            for fut in futs:
-                                if not fut.done():
-                                    fut.set_result(self._counts.get(sid, 0))
-                        waiters = {}
-                        self._inflight = set()
-                except BaseException:
-                    self._inflight = set()
-                    # Put back what was not written (values are absolute: rewriting is safe).
-                    for sid, members in dirty.items():
-                        self._dirty.setdefault(sid, set()).update(members)
-                    for sid, futs in waiters.items():
-                        self._waiters.setdefault(sid, []).extend(futs)
-                    raise
+                await step()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 if self._closed:
                     return
-                logger.exception("presence sync failed; retrying")
-                await asyncio.sleep(0.5)
+                logger.exception("presence %s failed; retrying", what)
+                await asyncio.sleep(retry_after)
+
+    async def _sync_round(self) -> None:
+        """Write dirty members' absolute counts, one Lua call per dirty room, and
+        answer the joins waiting for those rooms."""
+        if not self._dirty:
+            self._sync_wakeup.clear()
+            await self._sync_wakeup.wait()
+            return
+        dirty, self._dirty = self._dirty, {}
+        waiters, self._waiters = self._waiters, {}
+        self._inflight = set(dirty)
+        try:
+            async with self._lock:
+                for sid, members in dirty.items():
+                    count = self._counts[sid] = await self._write_room(sid, members)
+                    self._mark(sid)
+                    _resolve(waiters.pop(sid, ()), count)
+        except BaseException:
+            # Put back what was not written (values are absolute: rewriting is safe).
+            for sid, members in dirty.items():
+                self._dirty.setdefault(sid, set()).update(members)
+            for sid, futs in waiters.items():
+                self._waiters.setdefault(sid, []).extend(futs)
+            raise
+        finally:
+            self._inflight = set()
+        for sid, futs in waiters.items():  # asked for rooms that had nothing to write
+            _resolve(futs, self._counts.get(sid, 0))
 
     async def _write_room(self, sid: int, members: set[str]) -> int:
         """Caller holds ``self._lock``."""
@@ -530,23 +532,15 @@ class PresenceHub:
         self.pending.add(stream_id)
         self._wakeup.set()
 
-    async def _keepalive(self) -> None:
-        while not self._closed:
-            try:
-                async with self._lock:
-                    existed = await self._heartbeat(
-                        keys=[_proc(self.token), _procs()], args=[PROCESS_TTL, self.token]
-                    )
-                    if not existed:
-                        await self._resync()
-                await self._reap_others()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if self._closed:
-                    return
-                logger.exception("presence heartbeat failed")
-            await asyncio.sleep(HEARTBEAT_INTERVAL)
+    async def _keepalive_round(self) -> None:
+        async with self._lock:
+            existed = await self._heartbeat(
+                keys=[_proc(self.token), _procs()], args=[PROCESS_TTL, self.token]
+            )
+            if not existed:
+                await self._resync()
+        await self._reap_others()
+        await asyncio.sleep(HEARTBEAT_INTERVAL)
 
     async def _reap_others(self) -> None:
         tokens = [t for t in await self.redis.smembers(_procs()) if t != self.token]
@@ -565,62 +559,53 @@ class PresenceHub:
             for sid in sids:
                 self._mark(int(sid))
 
-    async def _flusher(self) -> None:
-        while not self._closed:
-            try:
-                if not self.pending:
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                delay = BROADCAST_INTERVAL_MS / 1000
-                for sid in list(self.pending):
-                    room = self.rooms.get(sid)
-                    live = "1" if room is not None and room.live else "0"
-                    state, wait_ms, count, peak = await self._flush(
-                        keys=[
-                            _room(sid, "users"),
-                            _room(sid, "anon"),
-                            _room(sid, "peak"),
-                            _room(sid, "sent"),
-                            _room(sid, "throttle"),
-                        ],
-                        args=[live, PEAK_TTL, BROADCAST_INTERVAL_MS, SENT_TTL],
-                    )
-                    if state == 1:
-                        delay = min(delay, max(int(wait_ms), 20) / 1000)
-                        continue
-                    self.pending.discard(sid)
-                    if state == 2:
-                        event = event_types.viewers(int(count), int(peak))
-                        await send_event(groups.stream_room(sid), event, redis=self.redis)
-                        await send_event(groups.stream_dashboard(sid), event, redis=self.redis)
-                if self.pending:
-                    await asyncio.sleep(delay)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if self._closed:
-                    return
-                logger.exception("presence flush failed")
-                await asyncio.sleep(1)
+    async def _flush_round(self) -> None:
+        """Broadcast ``viewers`` for the rooms that changed (throttled in Redis)."""
+        if not self.pending:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        delay = BROADCAST_INTERVAL_MS / 1000
+        for sid in list(self.pending):
+            room = self.rooms.get(sid)
+            live = "1" if room is not None and room.live else "0"
+            state, wait_ms, count, peak = await self._flush(
+                keys=[
+                    _room(sid, "users"),
+                    _room(sid, "anon"),
+                    _room(sid, "peak"),
+                    _room(sid, "sent"),
+                    _room(sid, "throttle"),
+                ],
+                args=[live, PEAK_TTL, BROADCAST_INTERVAL_MS, SENT_TTL],
+            )
+            if state == 1:
+                delay = min(delay, max(int(wait_ms), 20) / 1000)
+                continue
+            self.pending.discard(sid)
+            if state == 2:
+                event = event_types.viewers(int(count), int(peak))
+                await send_event(groups.stream_room(sid), event, redis=self.redis)
+                await send_event(groups.stream_dashboard(sid), event, redis=self.redis)
+        if self.pending:
+            await asyncio.sleep(delay)
 
 
-_hubs: dict[asyncio.AbstractEventLoop, PresenceHub] = {}
+def _resolve(futures: Any, count: int) -> None:
+    for fut in futures:
+        if not fut.done():
+            fut.set_result(count)
+
+
+_hubs: PerLoop[PresenceHub] = PerLoop(PresenceHub)
 
 
 def get_hub() -> PresenceHub:
-    """The hub of the running event loop (Daphne runs one loop per process)."""
-    loop = asyncio.get_running_loop()
-    for other in [lp for lp in _hubs if lp.is_closed()]:
-        _hubs.pop(other, None)
-    hub = _hubs.get(loop)
-    if hub is None:
-        hub = _hubs[loop] = PresenceHub()
-    return hub
+    """The hub of the running event loop (a server process runs one loop)."""
+    return _hubs.get()
 
 
 async def close_hub() -> None:
     """Shut down this loop's hub (tests; a server process just dies or drains)."""
-    loop = asyncio.get_running_loop()
-    hub = _hubs.pop(loop, None)
+    hub = _hubs.pop()
     if hub is not None:
         await hub.close()

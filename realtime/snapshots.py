@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.redis import get_async_redis, get_redis, key
+from realtime.loops import PerLoop
 
 HISTORY_SIZE = 50
 TTL_SECONDS = 30
@@ -115,18 +116,9 @@ def invalidate(stream_ids: list[int]) -> None:
 
 # --------------------------------------------------------------------------- reader
 
-_clients: dict[asyncio.AbstractEventLoop, Any] = {}
-_loads: dict[asyncio.AbstractEventLoop, dict[tuple[int, Any], asyncio.Future]] = {}
-
-
-def _client() -> Any:
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        for other in [lp for lp in _clients if lp.is_closed()]:
-            _clients.pop(other, None)
-        client = _clients[loop] = get_async_redis()
-    return client
+_clients: PerLoop[Any] = PerLoop(get_async_redis)
+# In-flight database loads of this loop, by (stream id, snapshot version).
+_loads: PerLoop[dict[tuple[int, Any], asyncio.Future]] = PerLoop(dict)
 
 
 class Snapshot:
@@ -153,7 +145,7 @@ class Snapshot:
 async def room_snapshot(sid: int, loader: Loader) -> Snapshot | None:
     """The snapshot of stream ``sid`` (``None``: no such stream): one Redis round
     trip when cached; otherwise ``loader`` (database) and a refill."""
-    client = _client()
+    client = _clients.get()
     ver_key, stream_key, chat_key = _keys(sid)
     pipe = client.pipeline(transaction=False)
     pipe.get(ver_key)
@@ -168,7 +160,7 @@ async def room_snapshot(sid: int, loader: Loader) -> Snapshot | None:
     # join meanwhile (a reconnect storm would otherwise load it once per socket). Only
     # a load that started at the version this socket read (after it subscribed) is
     # shared: any change since then bumped the version, so nothing can fall between.
-    loads = _loads.setdefault(asyncio.get_running_loop(), {})
+    loads = _loads.get()
     load_key = (sid, version)
     future = loads.get(load_key)
     if future is None:
@@ -197,6 +189,6 @@ async def _load_and_refill(client: Any, sid: int, version: Any, loader: Loader) 
 
 
 async def close_clients() -> None:
-    client = _clients.pop(asyncio.get_running_loop(), None)
+    client = _clients.pop()
     if client is not None:
         await client.aclose()

@@ -23,7 +23,7 @@ from django.conf import settings
 
 from core.exceptions import ApplicationError
 from realtime import event_types
-from realtime.fanout import Outlet, get_hub
+from realtime.fanout import Message, Outlet, get_hub
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class Socket:
         self.outlet.open(skip_chat_ids)
 
     async def send_event(self, event: dict[str, Any]) -> None:
-        await self.outlet.send_event(event)
+        self.outlet.send_message(Message.of(event))
 
     async def close(self, code: int) -> None:
         if self.closed:

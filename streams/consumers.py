@@ -55,7 +55,7 @@ class _StreamSocket(Socket):
     async def send_snapshot(self, snap: snapshots.Snapshot, viewer_count: int) -> None:
         stream = {**snap.stream, "viewer_count": viewer_count}
         await self.send_event(event_types.stream_state(stream))
-        self.outlet._deliver_now(Message(snap.history_frame()))
+        self.outlet.send_message(Message(snap.history_frame()))
         self.open(snap.history_ids)
 
 

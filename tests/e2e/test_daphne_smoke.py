@@ -11,8 +11,9 @@ import httpx
 import pytest
 import websockets
 
-from tests.e2e.test_rooms_multi_process import connect, cookie_for, next_of_type, wait_for_count
+from tests.e2e.test_rooms_multi_process import wait_for_count
 from tests.support.factories import make_stream, make_user
+from tests.support.rooms import connect, cookie_for, next_of_type
 from tests.support.servers import daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -16,25 +16,17 @@ from asgiref.sync import sync_to_async
 
 from realtime.events import send_event_now
 from realtime.presence import viewer_count
+from tests.support import rooms
 from tests.support.factories import make_stream, make_user
-from tests.support.servers import AsgiServer, subprocess_env
+from tests.support.rooms import connect, upgrade_request
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(params=["uvicorn", "daphne"])
 def two_servers(request, transactional_db, log_dir):
-    a = AsgiServer(log_dir, subprocess_env(), name="leak-a", server=request.param)
-    try:
-        b = AsgiServer(log_dir, subprocess_env(), name="leak-b", server=request.param)
-    except Exception:
-        a.stop()
-        raise
-    try:
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
+    with rooms.two_servers(log_dir, server=request.param) as servers:
+        yield servers
 
 
 @sync_to_async
@@ -58,12 +50,7 @@ async def count_becomes(sid: int, expected: int, timeout: float = 15) -> int:
 
 
 async def join(server, sid):
-    ws = await websockets.connect(
-        f"{server.ws_url}/ws/streams/{sid}/", origin=server.origin, max_size=2**22
-    )
-    assert json.loads(await ws.recv())["type"] == "stream.state"
-    assert json.loads(await ws.recv())["type"] == "chat.history"
-    return ws
+    return await connect(server, f"/ws/streams/{sid}/")
 
 
 async def test_crash_frames_get_an_error_and_leave_no_ghost(two_servers):
@@ -105,14 +92,7 @@ async def test_clients_gone_before_their_snapshot_leave_no_ghost(two_servers):
 
 def _raw_handshake(port: int, sid: int, *, reset: bool) -> None:
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(
-        (
-            f"GET /ws/streams/{sid}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-            f"Origin: http://127.0.0.1:{port}\r\n\r\n"
-        ).encode()
-    )
+    sock.sendall(upgrade_request(port, f"/ws/streams/{sid}/"))
     if reset:  # RST instead of FIN
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     else:
@@ -162,14 +142,7 @@ def _raw_reader(port: int, sid: int) -> socket.socket:
     """A client that completes the handshake, then stops reading."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
-    sock.sendall(
-        (
-            f"GET /ws/streams/{sid}/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-            f"Origin: http://127.0.0.1:{port}\r\n\r\n"
-        ).encode()
-    )
+    sock.sendall(upgrade_request(port, f"/ws/streams/{sid}/"))
     head = b""
     while b"\r\n\r\n" not in head:
         head += sock.recv(1)

@@ -7,12 +7,12 @@ import json
 
 import pytest
 import websockets
-from django.test import Client
 
 from chat.models import ChatMessage
 from realtime.presence import viewer_count
+from tests.support import rooms
 from tests.support.factories import make_stream, make_user
-from tests.support.servers import AsgiServer, subprocess_env
+from tests.support.rooms import connect, cookie_for, next_of_type
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -21,45 +21,8 @@ DEAD_PROCESS_BOUND = 60  # SPEC §7; the design aims for ~13 s
 
 @pytest.fixture
 def two_servers(transactional_db, log_dir):
-    a = AsgiServer(log_dir, subprocess_env(), name="server-a")
-    try:
-        b = AsgiServer(log_dir, subprocess_env(), name="server-b")
-    except Exception:
-        a.stop()
-        raise
-    try:
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
-
-
-def cookie_for(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}"
-
-
-async def connect(server, path, cookie=None):
-    headers = {"Cookie": cookie} if cookie else {}
-    ws = await websockets.connect(
-        f"{server.ws_url}{path}",
-        origin=server.origin,
-        additional_headers=headers,
-        max_size=2**20,
-    )
-    first = json.loads(await ws.recv())
-    second = json.loads(await ws.recv())
-    assert (first["type"], second["type"]) == ("stream.state", "chat.history")
-    return ws
-
-
-async def next_of_type(ws, event_type, timeout=10.0):
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await ws.recv())
-            if frame["type"] == event_type:
-                return frame
+    with rooms.two_servers(log_dir) as servers:
+        yield servers
 
 
 async def wait_for_count(ws, count, timeout):
