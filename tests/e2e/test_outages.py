@@ -12,7 +12,6 @@ import psycopg
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connection
 
 from chat.models import ChatMessage
 from realtime.presence import viewer_count
@@ -89,13 +88,22 @@ def test_a_redis_outage_keeps_sockets_open_and_delivery_resumes(redis_proxy, log
     assert not ChatMessage.objects.filter(stream=stream, text="during").exists()
 
 
+SERVER_APP_NAME = "outage-test-server"
+
+
+def _server_database_url() -> str:
+    url = servers.test_database_url()
+    return f"{url}{'&' if '?' in url else '?'}application_name={SERVER_APP_NAME}"
+
+
 def _kill_server_database_connections() -> int:
-    """Terminate every other session on the test database (a PostgreSQL restart, as
-    the server's pooled connections see it)."""
+    """Terminate every database session of the server (a PostgreSQL restart, as its
+    pooled connections see it); the test process's own sessions are left alone."""
     with psycopg.connect(servers.test_database_url(), autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "WHERE datname = current_database() AND application_name = %s",
+            [SERVER_APP_NAME],
         ).fetchall()
     return len(rows)
 
@@ -105,8 +113,7 @@ def test_database_connections_dropped_under_a_server_give_an_error_frame_then_re
     stream = make_stream(owner, status="live")
     path = f"/ws/streams/{stream.id}/"
     alice_cookie = cookie_for(alice)
-    server = AsgiServer(log_dir, subprocess_env())
-    connection.close()  # the test's own connection is terminated too
+    server = AsgiServer(log_dir, subprocess_env(DATABASE_URL=_server_database_url()))
 
     async def scenario():
         viewer = await connect(server, path)
