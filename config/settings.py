@@ -31,6 +31,11 @@ def env_int(name: str, default: int) -> int:
     return default if value is None else int(value)
 
 
+def env_float(name: str, default: float) -> float:
+    value = env(name)
+    return default if value is None else float(value)
+
+
 # --------------------------------------------------------------------------- Django core
 
 DEBUG = env_bool("DEBUG", False)
@@ -150,17 +155,11 @@ REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0") or ""
 # two deployments (or two test runs) may share one Redis server.
 REDIS_PREFIX = env("REDIS_PREFIX", "eldonia") or "eldonia"
 
-# --------------------------------------------------------------------------- Channels
+# --------------------------------------------------------------------------- Realtime
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {
-            "hosts": [REDIS_URL],
-            "prefix": f"{REDIS_PREFIX}:layer",
-        },
-    },
-}
+# /healthz runs its checks at most once per this many seconds per process (every
+# caller in between gets the last result), so a flood of probes costs nothing.
+HEALTHZ_CACHE_SECONDS = env_float("HEALTHZ_CACHE_SECONDS", 1.0)
 
 # Threads per process for the database work of sockets (chat send, snapshot misses,
 # session lookups): mostly waiting on PostgreSQL and Redis. Keep DATABASE_POOL_SIZE
