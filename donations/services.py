@@ -623,7 +623,8 @@ def do_rotate_overlay_token(*, user: User) -> OverlayToken:
         overlay.save(update_fields=["token", "token_digest", "rotated_at"])
         digest = overlay.token_digest
         transaction.on_commit(
-            lambda: _notify_overlays_rotated(user_id=user.id, current_digest=digest)
+            lambda: _notify_overlays_rotated(user_id=user.id, current_digest=digest),
+            robust=True,
         )
     return overlay
 

@@ -471,4 +471,5 @@ def schedule_settlement(*, stream_id: int) -> None:
     (call it in the transaction that marks the stream ended)."""
     from gamification.tasks import settle_stream_gamification
 
-    transaction.on_commit(lambda: settle_stream_gamification.delay(stream_id))
+    # robust: the stream has ended either way; a broker hiccup is logged, not raised.
+    transaction.on_commit(lambda: settle_stream_gamification.delay(stream_id), robust=True)

@@ -6,6 +6,11 @@ to JSON once and published with one Redis ``PUBLISH`` per group; every server
 process subscribed to the group writes it to its own sockets (``realtime.fanout``).
 Room events update the join snapshot cache in the same pipeline, before the
 ``PUBLISH`` (``realtime.snapshots``): store, then cache, then broadcast.
+
+Delivery after commit never fails the request and never stops the callbacks queued
+after it (a settle task, another event): a builder or Redis error is logged and
+counted in ``realtime.fanout.stats["publish_failed"]``, and the committed change
+stands. Clients catch up from the next snapshot when they reconnect.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from django.db import transaction
 
 from core.redis import get_async_redis, get_redis
 from realtime import snapshots
-from realtime.fanout import channel_name, encode
+from realtime.fanout import channel_name, encode, stats
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +61,15 @@ def send_event_on_commit(
     groups = [group] if isinstance(group, str) else list(group)
 
     def send() -> None:
-        send_event_now(groups, event() if callable(event) else event)
+        try:
+            payload = event() if callable(event) else event
+        except Exception:
+            _lost(1)
+            logger.exception("could not build a realtime event for %s", ", ".join(groups))
+            return
+        send_event_now(groups, payload)
 
-    transaction.on_commit(send)
+    transaction.on_commit(send, robust=True)
 
 
 def send_events_now(items: Iterable[tuple[Iterable[str], dict[str, Any]]]) -> None:
@@ -75,6 +86,7 @@ def _publish(batch: list[tuple[list[str], dict[str, Any]]]) -> None:
             _queue(pipe, groups, event)
         pipe.execute()
     except Exception:  # the data is committed; a lost push must not fail the caller
+        _lost(len(batch))
         logger.exception(
             "could not publish %s", ", ".join(str(e.get("type")) for _, e in batch[:5])
         )
@@ -84,7 +96,7 @@ def send_events_on_commit(items: Iterable[tuple[str | Iterable[str], dict[str, A
     """``send_event_on_commit`` for many events: all go out after commit, in order."""
     batch = [([g] if isinstance(g, str) else list(g), event) for g, event in items]
     if batch:
-        transaction.on_commit(lambda: send_events_now(batch))
+        transaction.on_commit(lambda: send_events_now(batch), robust=True)
 
 
 def invalidate_snapshots_on_commit(stream_ids: Iterable[int]) -> None:
@@ -97,4 +109,8 @@ def invalidate_snapshots_on_commit(stream_ids: Iterable[int]) -> None:
         except Exception:
             logger.exception("could not invalidate room snapshots")
 
-    transaction.on_commit(run)
+    transaction.on_commit(run, robust=True)
+
+
+def _lost(n: int) -> None:
+    stats["publish_failed"] += n

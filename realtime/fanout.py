@@ -72,6 +72,8 @@ stats: dict[str, int] = {
     "deliveries": 0,
     "slow_closed": 0,
     "redis_reconnects": 0,
+    # events committed but not published (Redis down after commit; realtime.events)
+    "publish_failed": 0,
 }
 
 _DIRECT_PROTOCOLS = (

@@ -48,6 +48,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from django.conf import settings
 
 from core.redis import get_async_redis, get_redis, key
@@ -222,14 +223,21 @@ def viewer_count(stream_id: int) -> int:
 
 
 def viewer_counts(stream_ids: list[int]) -> dict[int, int]:
-    """``viewer_count`` for many streams in one Redis round trip."""
+    """``viewer_count`` for many streams in one Redis round trip.
+
+    Read for API answers and event payloads: with Redis unreachable the counts read 0
+    (logged) rather than failing a request whose change is already committed."""
     if not stream_ids:
         return {}
     pipe = get_redis().pipeline(transaction=False)
     for sid in stream_ids:
         pipe.hlen(_room(sid, "users"))
         pipe.get(_room(sid, "anon"))
-    replies = pipe.execute()
+    try:
+        replies = pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("viewer counts unavailable (%s); reporting 0", type(exc).__name__)
+        return dict.fromkeys(stream_ids, 0)
     return {
         sid: int(replies[2 * i]) + max(int(replies[2 * i + 1] or 0), 0)
         for i, sid in enumerate(stream_ids)
