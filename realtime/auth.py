@@ -1,6 +1,6 @@
 """Who is on the other end of a socket.
 
-The handshake's ``Origin`` is checked by ``AllowedHostsOriginValidator`` and the
+The handshake's ``Origin`` is checked by ``realtime.origin.OriginValidator`` and the
 session cookie is resolved by ``SessionUserMiddleware`` (both in ``config/asgi.py``);
 sockets only ask ``socket_user``.
 
