@@ -7,6 +7,7 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from core import checks  # noqa: F401  (registers the system checks)
-        from core.log_redaction import install_access_log_redaction
+        from core.log_redaction import install_access_log_redaction, install_record_cleaning
 
+        install_record_cleaning()
         install_access_log_redaction()

@@ -104,7 +104,12 @@ def _callback(kind: str):
         actual_kind, fields, srs = _parse(request, kind)
         client = fields["clientid"]
         if not _secret_ok(request):
-            logger.warning("ingest %s refused: wrong secret (addr %s)", actual_kind, fields["addr"])
+            # Nothing from the unauthenticated body: the peer address is the fact here.
+            logger.warning(
+                "ingest %s refused: wrong secret (peer %s)",
+                actual_kind,
+                request.META.get("REMOTE_ADDR", "-"),
+            )
             return _answer(False, srs=srs)
         if actual_kind == UPDATE and fields["call"].startswith("update_play"):
             # nginx-rtmp also reports its players (and its own HLS relay) here.

@@ -4,6 +4,7 @@ redacted (``core/log_redaction.py``); uvicorn runs with ``--no-access-log``."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import httpx
@@ -88,3 +89,53 @@ def test_uvicorn_logs_no_overlay_token_stream_key_or_ingest_secret(log_dir):
     for secret in (token, unknown_token, key, "very-secret-value-42", "wrong-guess-value-77"):
         assert secret not in log, log
     assert "secret=" not in log and "/overlays/" not in log, log
+
+
+def test_every_logger_escapes_control_characters_and_redacts_arguments(caplog):
+    caplog.set_level(logging.INFO)
+    log = logging.getLogger("anything.at.all")
+    log.warning("client %s addr %s", "7\nCRITICAL forged", "1.2.3.4\r\n\u2028x")
+    log.warning("Not Found: %s", "/overlays/tok_123/alerts/")
+    log.info("%(who)s said", {"who": "a\x1b[31mred"})
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "client 7\\nCRITICAL forged addr 1.2.3.4\\r\\n\\u2028x",
+        "Not Found: /overlays/[redacted]/alerts/",
+        "a\\x1b[31mred said",
+    ]
+
+
+@pytest.mark.e2e
+@pytest.mark.django_db(transaction=True)
+def test_untrusted_values_cannot_forge_log_lines_and_django_never_logs_the_token(log_dir):
+    stream = make_stream(title="Forged?")
+    token = get_or_create_overlay_token(user=stream.streamer).token
+    forged = "FORGED-LINE-0451"
+    with asgi_server(log_dir, INGEST_SECRET="very-secret-value-42") as server:
+        base = server.http_url
+        for secret in ("very-secret-value-42", "wrong-guess-value-77"):
+            for call in ("publish", "publish_done"):
+                httpx.post(
+                    f"{base}/ingest/on_{call}?secret={secret}",
+                    data={
+                        "call": call,
+                        "app": "live",
+                        "name": stream.stream_key,
+                        "clientid": f"7\n2026-01-01 00:00:00,000 CRITICAL {forged}",
+                        "addr": f"1.2.3.4\r\n{forged}",
+                    },
+                )
+        # Django's own warnings name the path: an unknown page under the token, a
+        # method the alerts page refuses, a form post without CSRF.
+        assert httpx.get(f"{base}/overlays/{token}/nope/").status_code == 404
+        assert httpx.post(f"{base}/overlays/{token}/alerts/").status_code in (403, 405)
+        assert httpx.get(f"{base}/overlays/{token}/alerts/?x=%0a{forged}").status_code == 200
+        time.sleep(0.5)
+        log = server.log()
+    assert forged in log  # the values were logged...
+    for line in log.splitlines():  # ...but never as a line of their own
+        assert not line.startswith(forged) and f"CRITICAL {forged}" not in line.split(" ", 3)[:3]
+        if forged in line:
+            assert line.startswith("20"), line  # part of a real, timestamped record
+    assert token not in log, log
+    assert "very-secret-value-42" not in log and "wrong-guess-value-77" not in log
