@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _refuse_misconfiguration(**kwargs: object) -> None:
+    """Workers and beat refuse a configuration that cannot work, as the server does."""
+    from core.startup import refuse_misconfiguration
+
+    refuse_misconfiguration()
+
 
 # Periodic jobs. Each task is safe to run at any time, any number of times,
 # concurrently; ``expires`` drops a backlog that piled up while workers were down
