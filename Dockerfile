@@ -10,4 +10,4 @@ EXPOSE 8000
 # is the supported alternative (ASGI_SERVER=daphne for `make run`); for it, run
 #   python -m daphne -b 0.0.0.0 -p 8000 --websocket-max-message-size 65536
 #   --websocket-max-frame-size 65536 config.asgi:application
-CMD ["python", "-m", "uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--loop", "uvloop", "--http", "httptools", "--ws", "wsproto", "--ws-max-size", "65536", "--lifespan", "off", "--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "5"]
+CMD ["python", "-m", "uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--loop", "uvloop", "--http", "httptools", "--ws", "wsproto", "--ws-max-size", "65536", "--lifespan", "off", "--no-access-log", "--no-proxy-headers", "--log-level", "warning", "--timeout-graceful-shutdown", "5"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.middleware.csrf import get_token
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -10,8 +11,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.middleware import ACCOUNT_INACTIVE_MESSAGE
 from accounts.serializers import private_user
-from accounts.services import check_signup
+from accounts.services import check_signup, inactive_account_matches
+from core import throttle
 from core.exceptions import ApplicationError, NotAuthenticated
 
 
@@ -34,8 +37,22 @@ class SignupApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = check_signup(**data.validated_data)
-        login(request._request, user, backend="django.contrib.auth.backends.ModelBackend")
+        # Every attempt counts (it probes which usernames and emails exist); of the
+        # accounts-created limit, an attempt that creates nothing is given back.
+        message = "Too many signups from your network; try again later."
+        throttle.take(
+            throttle.ip_limit("signup-attempt-ip", request, settings.THROTTLE_SIGNUP_ATTEMPT_IP),
+            message=message,
+        )
+        slot = throttle.take(
+            throttle.ip_limit("signup-ip", request, settings.THROTTLE_SIGNUP_IP), message=message
+        )
+        try:
+            user = check_signup(**data.validated_data)
+        except ApplicationError:
+            slot.release()
+            raise
+        login(request._request, user, backend="accounts.backends.AccountStatusBackend")
         return Response(private_user(user), status=201)
 
 
@@ -48,11 +65,29 @@ class LoginApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        # Brute-force protection counts failed logins per account and per client IP.
+        # The attempt is counted before the password is checked (so parallel guesses
+        # cannot overrun the limit) and given back when it succeeds. Usernames are
+        # unique case-insensitively: every spelling counts against the same account.
+        slot = throttle.take(
+            throttle.Limit(
+                "login-account",
+                data.validated_data["username"].strip().casefold(),
+                settings.THROTTLE_LOGIN_ACCOUNT,
+            ),
+            throttle.ip_limit("login-ip", request, settings.THROTTLE_LOGIN_IP),
+            message="Too many failed logins; try again later.",
+        )
         user = authenticate(request._request, **data.validated_data)
         if user is None:
+            if inactive_account_matches(**data.validated_data):
+                raise ApplicationError(
+                    ACCOUNT_INACTIVE_MESSAGE, code="account_inactive", status=403
+                )
             raise ApplicationError(
                 "Wrong username or password.", code="invalid_credentials", status=401
             )
+        slot.release()
         login(request._request, user)
         return Response(private_user(user))
 

@@ -111,5 +111,12 @@ class User(AbstractUser):
         return self.username
 
     @property
+    def account_is_active(self) -> bool:
+        """The platform's switch (SPEC §5 "Accounts"): a ``suspended`` or ``deleted``
+        account (or one Django deactivated) cannot log in, and its sessions, chat,
+        dashboard and stream keys stop working at once. NULL counts as active."""
+        return bool(self.is_active) and (self.account_status or "active") == "active"
+
+    @property
     def public_name(self) -> str:
         return self.display_name or self.username

@@ -1,4 +1,4 @@
-"""Account writes: signup."""
+"""Account writes: signup; the login check of a suspended account."""
 
 from __future__ import annotations
 
@@ -56,3 +56,13 @@ def do_signup(*, username: str, email: str, password: str) -> User:
         raise ValidationFailed(
             "A user with that username or email already exists.", code="username_taken"
         ) from exc
+
+
+def inactive_account_matches(*, username: str, password: str) -> bool:
+    """Whether these are the right credentials of a suspended or deleted account, so
+    the login answer can say why it failed (a wrong password learns nothing). Costs a
+    password hash only when such an account exists."""
+    user = User.objects.filter(username=username).first()
+    if user is None or user.account_is_active:
+        return False
+    return user.check_password(password)

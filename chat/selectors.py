@@ -30,13 +30,16 @@ class ChatRoomAccess(NamedTuple):
     is_moderator: bool
     is_banned: bool
     banned_until: datetime | None
+    account_active: bool
 
 
 _ROOM_ACCESS_SQL = """
 SELECT s.status, s.streamer_id, COALESCE(cs.slow_mode_seconds, 0),
        EXISTS (SELECT 1 FROM chat_moderators m
                WHERE m.channel_id = s.streamer_id AND m.user_id = %(user)s),
-       b.user_id IS NOT NULL, b.until
+       b.user_id IS NOT NULL, b.until,
+       EXISTS (SELECT 1 FROM users u WHERE u.id = %(user)s AND u.is_active
+               AND COALESCE(u.account_status, 'active') = 'active')
 FROM live_streams s
 LEFT JOIN chat_settings cs ON cs.stream_id = s.id
 LEFT JOIN LATERAL (
@@ -51,8 +54,9 @@ WHERE s.id = %(stream)s
 
 def chat_room_access(*, stream_id: int, user_id: int, now: datetime) -> ChatRoomAccess | None:
     """What deciding on one chat message needs, in one query (the chat hot path):
-    the stream's status and owner, its slow mode, and whether the user moderates or
-    is banned (``banned_until`` None for a permanent ban) in the streamer's channel."""
+    the stream's status and owner, its slow mode, whether the user moderates or is
+    banned (``banned_until`` None for a permanent ban) in the streamer's channel, and
+    whether the user's account is still active (it may be suspended mid-session)."""
     with connection.cursor() as cursor:
         cursor.execute(_ROOM_ACCESS_SQL, {"user": user_id, "now": now, "stream": stream_id})
         row = cursor.fetchone()

@@ -88,6 +88,8 @@ def check_send_chat_message(
     room = chat_room_access(stream_id=stream_id, user_id=user.id, now=now)
     if room is None:
         raise NotFound("No such stream.")
+    if not room.account_active:
+        raise Forbidden("This account is suspended or deleted.", code="account_inactive")
     if not chat_is_open(room.status):
         raise ApplicationError(
             "The stream has ended; chat is read-only.", code="chat_closed", status=409

@@ -82,6 +82,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.AccountStatusMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -105,6 +106,10 @@ TEMPLATES = [
 ]
 
 AUTH_USER_MODEL = "accounts.User"
+# Honours users.account_status: suspended/deleted accounts cannot log in (SPEC §5).
+AUTHENTICATION_BACKENDS = ["accounts.backends.AccountStatusBackend"]
+# How often an open dashboard socket re-reads its owner's account_status.
+ACCOUNT_RECHECK_SECONDS = env_float("ACCOUNT_RECHECK_SECONDS", 15.0)
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -203,7 +208,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["core.api.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.inputs.StrictJSONParser"],
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -251,6 +256,64 @@ STREAM_RECONNECT_GRACE_SECONDS = env_int("STREAM_RECONNECT_GRACE_SECONDS", 90)
 # ``notify_update_timeout``); a publisher not heard of for two of these may be replaced
 # by a new publish of the same key (a zombie session after an unclean drop).
 INGEST_UPDATE_INTERVAL_SECONDS = env_int("INGEST_UPDATE_INTERVAL_SECONDS", 30)
+
+# --------------------------------------------------------------------------- Throttles (SPEC §5)
+# Counted in Redis (core/throttle.py), so they hold across server processes. Each limit
+# is "COUNT/SECONDS[,COUNT/SECONDS...]" (every rate must hold; sliding windows), or
+# "off". A bad value stops start-up.
+
+
+def env_rates(name: str, default: str) -> tuple[tuple[int, int], ...]:
+    import re
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    raw = (env(name, default) or default).strip().lower()
+    if raw in ("off", "none"):
+        return ()
+    rates = []
+    for part in raw.split(","):
+        match = re.fullmatch(r"([0-9]+)/([0-9]+)", part.strip())
+        if not match or not int(match[1]) or not int(match[2]):
+            raise ImproperlyConfigured(
+                f'{name}={raw!r}: expected COUNT/SECONDS[,COUNT/SECONDS...] such as "10/60"'
+                ' (both at least 1), or "off"'
+            )
+        rates.append((int(match[1]), int(match[2])))
+    return tuple(rates)
+
+
+def env_networks(name: str) -> list[str]:
+    import ipaddress
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    networks = []
+    for part in (env(name, "") or "").split(","):
+        if part.strip():
+            try:
+                networks.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+            except ValueError as exc:
+                raise ImproperlyConfigured(f"{name}: {exc}") from None
+    return networks
+
+
+# Reverse proxies (IPs/CIDRs) whose X-Forwarded-For is believed; none by default, so the
+# client IP is the peer address.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+# Failed logins per account (the username, case-insensitively) and per client IP.
+THROTTLE_LOGIN_ACCOUNT = env_rates("THROTTLE_LOGIN_ACCOUNT", "10/300")
+THROTTLE_LOGIN_IP = env_rates("THROTTLE_LOGIN_IP", "30/300")
+# Accounts created per client IP, and signup attempts (any outcome) per client IP.
+THROTTLE_SIGNUP_IP = env_rates("THROTTLE_SIGNUP_IP", "5/3600")
+THROTTLE_SIGNUP_ATTEMPT_IP = env_rates("THROTTLE_SIGNUP_ATTEMPT_IP", "30/3600")
+# Donations created (each a Stripe PaymentIntent) per client IP and per logged-in donor.
+THROTTLE_DONATION_IP = env_rates("THROTTLE_DONATION_IP", "10/60,60/3600")
+THROTTLE_DONATION_ACCOUNT = env_rates("THROTTLE_DONATION_ACCOUNT", "10/60,60/3600")
+# Overlay test alerts per streamer.
+THROTTLE_OVERLAY_TEST_ACCOUNT = env_rates("THROTTLE_OVERLAY_TEST_ACCOUNT", "5/60")
+# How long a donation's Idempotency-Key is remembered (per donor, or per IP for guests).
+DONATION_IDEMPOTENCY_TTL_SECONDS = env_int("DONATION_IDEMPOTENCY_TTL_SECONDS", 24 * 3600)
 
 # --------------------------------------------------------------------------- Logging
 

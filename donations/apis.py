@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import throttle
 from core.exceptions import NotAuthenticated, ValidationFailed
 from donations import services
 from donations.models import OverlayToken
@@ -40,36 +41,60 @@ class DonationCreateApi(APIView):
         display_name = serializers.JSONField(required=False)
         is_anonymous = serializers.JSONField(required=False)
 
-    @extend_schema(request=DonationInputSerializer, responses={201: dict})
+    @extend_schema(
+        request=DonationInputSerializer,
+        responses={201: dict},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="One per donation attempt: a repeat returns the same donation"
+                " (with Idempotent-Replayed: true) for 24 h; reused with a different body"
+                " → 422 idempotency_key_reused; while the first is running → 409.",
+            )
+        ],
+    )
     def post(self, request: Request, stream_id: int) -> Response:
         if not isinstance(request.data, dict):
             raise ValidationFailed("Send a JSON object.")
         if "amount" not in request.data:
             raise ValidationFailed("amount is required.", code="invalid_amount")
         data = request.data
-        created = services.check_create_donation(
+        donor = request.user if request.user.is_authenticated else None
+        ip = throttle.ip_identity(throttle.client_ip(request))
+        limits = (throttle.Limit("donation-ip", ip, settings.THROTTLE_DONATION_IP),)
+        if donor is not None:
+            limits += (
+                throttle.Limit("donation-account", donor.id, settings.THROTTLE_DONATION_ACCOUNT),
+            )
+        attempt = services.check_create_donation_once(
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            requester=f"account:{donor.id}" if donor is not None else f"ip:{ip}",
+            limits=limits,
             stream_id=stream_id,
-            donor=request.user if request.user.is_authenticated else None,
+            donor=donor,
             amount=data.get("amount"),
             currency=data.get("currency"),
             message=data.get("message"),
             display_name=data.get("display_name"),
             is_anonymous=data.get("is_anonymous", False),
         )
-        donation = created.donation
-        return _no_store(
-            Response(
-                {
-                    "id": donation.id,
-                    "status": donation.payment_status,
-                    "amount": f"{donation.amount:.2f}",
-                    "currency": donation.currency,
-                    "client_secret": created.client_secret,
-                    "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
-                },
-                status=201,
-            )
+        donation = attempt.created.donation
+        response = Response(
+            {
+                "id": donation.id,
+                "status": donation.payment_status,
+                "amount": f"{donation.amount:.2f}",
+                "currency": donation.currency,
+                "client_secret": attempt.created.client_secret,
+                "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            },
+            status=201,
         )
+        if attempt.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return _no_store(response)
 
 
 class OverlayApi(APIView):
@@ -92,6 +117,10 @@ class OverlayTestApi(APIView):
     @extend_schema(request=None, responses={202: dict})
     def post(self, request: Request) -> Response:
         user = _require_login(request)
+        throttle.take(
+            throttle.Limit("overlay-test-account", user.id, settings.THROTTLE_OVERLAY_TEST_ACCOUNT),
+            message="Too many test alerts; wait a moment.",
+        )
         return Response(services.send_test_alert(user=user), status=202)
 
 

@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 from urllib.parse import parse_qs
 
+from core.inputs import parse_id
 from donations.selectors import overlay_replay_events, overlay_user_id_for_token, token_digest
 from realtime import groups
 from realtime.sockets import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, Socket, db_call
@@ -38,17 +39,20 @@ class OverlaySocket(Socket):
             return
         await self.subscribe(groups.streamer_overlays(user_id))
         await self.accept()
-        since = self._since()
+        raw_since = self._raw_since()
+        since = parse_id(raw_since) if raw_since else None
+        if raw_since and since is None:
+            # Live alerts still flow; only the replay is skipped, and the client is told.
+            await self.send_error("invalid_since", "since must be a donation id; nothing replayed.")
         if since is not None:
             for event in await _replay_events(streamer_id=user_id, since=since):
                 self.replayed.add(event["id"])
                 await self.send_event(event)
         self.open()
 
-    def _since(self) -> int | None:
+    def _raw_since(self) -> str:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        raw = (query.get("since") or [""])[0]
-        return int(raw) if raw.isdigit() and len(raw) < 19 else None
+        return (query.get("since") or [""])[0]
 
     def accepts(self, event: dict[str, Any]) -> bool:
         kind = event.get("type")

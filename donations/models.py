@@ -18,6 +18,7 @@ class StreamDonation(models.Model):
     class FlagReason(models.TextChoices):
         AMOUNT_MISMATCH = "amount_mismatch", "Amount or currency does not match"
         METADATA_MISMATCH = "metadata_mismatch", "Metadata does not match"
+        STREAM_TOTAL_OVERFLOW = "stream_total_overflow", "Stream total cannot hold it"
 
     stream = models.ForeignKey(
         "streams.LiveStream", on_delete=models.CASCADE, related_name="donations"

@@ -7,22 +7,30 @@ is completed. Completion happens in exactly one place, ``do_complete_donation``.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import logging
 import re
 import secrets
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 
 from accounts.models import User
+from core import throttle
 from core.exceptions import (
     ApplicationError,
     Forbidden,
@@ -31,6 +39,9 @@ from core.exceptions import (
     NotFound,
     ValidationFailed,
 )
+from core.inputs import parse_id
+from core.redis import get_redis
+from core.redis import key as redis_key
 from donations import stripe_gateway
 from donations.models import OverlayToken, StreamDonation, Transaction
 from donations.selectors import (
@@ -54,6 +65,14 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 Status = StreamDonation.PaymentStatus
 # The channel-layer message that tells overlay sockets of a rotated token to close.
 OVERLAY_ROTATED = "overlay.rotated"
+# The largest stream total ``live_streams.total_donations`` (DECIMAL(10,2)) can hold:
+# 99,999,999.99. Past it PostgreSQL raises DataError on the UPDATE.
+_TOTAL_FIELD = LiveStream._meta.get_field("total_donations")
+STREAM_TOTAL_MAX = Decimal(10) ** (_TOTAL_FIELD.max_digits - _TOTAL_FIELD.decimal_places) - (
+    Decimal(1).scaleb(-_TOTAL_FIELD.decimal_places)
+)
+# ``flag_reason`` of a paid donation that the stream total could not hold.
+TOTAL_OVERFLOW = StreamDonation.FlagReason.STREAM_TOTAL_OVERFLOW
 
 
 class PaymentProviderUnavailable(ApplicationError):
@@ -152,6 +171,17 @@ def check_create_donation(
         raise InvalidTransition(
             "Donations are accepted only while the stream is live.", code="stream_not_live"
         )
+    # A donation that would take the stream total past what its column holds could
+    # never be counted: refuse it before the donor pays. (Pending donations are not
+    # reserved; completion flags the rare one that still does not fit.)
+    room = STREAM_TOTAL_MAX - (stream.total_donations or Decimal("0.00"))
+    if parsed_amount > room:
+        raise ValidationFailed(
+            "This stream's donation total has reached the most it can record;"
+            " it cannot accept a donation this large.",
+            code="stream_total_limit",
+            extra={"maximum": f"{max(room, Decimal('0.00')):.2f}"},
+        )
     if not name and donor is not None and not is_anonymous:
         name = donor.public_name[:DISPLAY_NAME_MAX_LENGTH]
     donation = do_create_donation(
@@ -239,11 +269,18 @@ def platform_fee(amount: Decimal, currency: str) -> Decimal:
     return min(amount, fee.quantize(step, rounding=ROUND_HALF_UP)).quantize(Decimal("0.01"))
 
 
-def _add_to_stream_total(stream_id: int, delta: Decimal) -> None:
-    """Atomic ``UPDATE ... SET total = total + delta`` (no read-modify-write)."""
-    LiveStream.objects.filter(id=stream_id).update(
-        total_donations=Coalesce(F("total_donations"), Value(Decimal("0.00"))) + delta
-    )
+def _add_to_stream_total(stream_id: int, delta: Decimal) -> bool:
+    """Atomic ``UPDATE ... SET total = total + delta`` (no read-modify-write).
+
+    A raise that would take the total past ``STREAM_TOTAL_MAX`` changes nothing and
+    returns ``False``: the limit is in the same UPDATE's ``WHERE`` (no race), so the
+    caller's transaction is not broken by a ``DataError``.
+    """
+    new_total = Coalesce(F("total_donations"), Value(Decimal("0.00"))) + delta
+    rows = LiveStream.objects.filter(id=stream_id)
+    if delta > 0:
+        rows = rows.filter(LessThanOrEqual(new_total, Value(STREAM_TOTAL_MAX)))
+    return rows.update(total_donations=new_total) == 1
 
 
 def _intent_matches(
@@ -276,17 +313,29 @@ def do_complete_donation(
     """Mark a donation paid: the one place completion happens.
 
     In one transaction: donation ``completed`` (also after an earlier ``failed``: the
-    donor retried), the stream total raised atomically, the streamer's ``sale``
-    transaction booked. After commit the ``donation`` event goes to the stream room,
-    the owner's dashboard and every overlay of the streamer. A PaymentIntent that does
-    not match the donation flags it instead, and nothing is counted. Completing an
-    already completed (or refunded, or flagged) donation changes nothing.
+    donor retried), the stream total raised atomically by what it counts
+    (``amount - amount_refunded``), the streamer's ``sale`` transaction booked and, when
+    refund events were delivered before this one, the ``refund`` transaction too, so
+    the ledger ends the same whatever order Stripe delivered the events in (invariant
+    in ``_book_refund``). A donation refunded in full before its success arrived is
+    booked the same way (sale and refund, nothing counted) but stays ``refunded`` and
+    gets no alert. After commit the ``donation`` event goes to the stream room, the
+    owner's dashboard and every overlay of the streamer.
+
+    A PaymentIntent that does not match the donation flags it instead, and nothing is
+    counted; so does a payment that the stream total cannot hold any more
+    (``stream_total_overflow``, logged as an error for a person to settle): answering
+    200 rather than failing on ``DataError`` at every one of Stripe's redeliveries.
+    Completing an already completed (or flagged) donation changes nothing.
     """
     with transaction.atomic():
         donation = StreamDonation.objects.select_for_update().get(id=donation_id)
         if donation.flag_reason:
             return "flagged"
-        if donation.payment_status not in (Status.PENDING, Status.FAILED):
+        refunded_first = (
+            donation.payment_status == Status.REFUNDED and donation.completed_at is None
+        )
+        if donation.payment_status not in (Status.PENDING, Status.FAILED) and not refunded_first:
             return "already_" + str(donation.payment_status)
         if not _intent_matches(
             donation, amount_minor=amount_minor, amount_received=amount_received, currency=currency
@@ -294,24 +343,36 @@ def do_complete_donation(
             reason = StreamDonation.FlagReason.AMOUNT_MISMATCH
         elif not _metadata_matches(donation, metadata):
             reason = StreamDonation.FlagReason.METADATA_MISMATCH
+        elif not _add_to_stream_total(
+            donation.stream_id, donation.amount - donation.amount_refunded
+        ):
+            reason = TOTAL_OVERFLOW  # nothing was added
         else:
             reason = None
         if reason is not None:
             donation.flag_reason = reason
             donation.payment_intent_id = donation.payment_intent_id or payment_intent_id
             donation.save(update_fields=["flag_reason", "payment_intent_id"])
-            logger.warning("donation %s flagged: %s", donation.id, reason)
+            if reason == TOTAL_OVERFLOW:
+                logger.error(
+                    "donation %s (%s) paid but not counted: stream %s's total cannot hold it",
+                    donation.id,
+                    donation.amount,
+                    donation.stream_id,
+                )
+            else:
+                logger.warning("donation %s flagged: %s", donation.id, reason)
             return str(reason)
 
         now = timezone.now()
-        donation.payment_status = Status.COMPLETED
+        if not refunded_first:
+            donation.payment_status = Status.COMPLETED
         donation.completed_at = now
         donation.failure_code = None
         donation.payment_intent_id = payment_intent_id
         donation.save(
             update_fields=["payment_status", "completed_at", "failure_code", "payment_intent_id"]
         )
-        _add_to_stream_total(donation.stream_id, donation.amount - donation.amount_refunded)
         streamer_id = LiveStream.objects.values_list("streamer_id", flat=True).get(
             id=donation.stream_id
         )
@@ -331,6 +392,12 @@ def do_complete_donation(
             description=f"Donation {donation.id} ({currency_code.upper()})",
             processed_at=now,
         )
+        if donation.amount_refunded > 0:
+            _book_refund(
+                donation=donation, currency=currency_code, now=now, streamer_id=streamer_id
+            )
+        if refunded_first:
+            return "completed_refunded"
         send_event_on_commit(
             [
                 groups.stream_room(donation.stream_id),
@@ -364,7 +431,9 @@ def do_refund_donation(*, donation_id: int, amount_refunded_minor: Any, currency
     figure, so redelivered or reordered refund events apply once.
 
     A counted donation lowers the stream total by the newly refunded part and books it
-    on the streamer's ``refund`` transaction; a full refund makes it ``refunded``.
+    on the streamer's ``refund`` transaction; a full refund makes it ``refunded``. A
+    refund that arrives before the payment's success only raises ``amount_refunded``
+    (nothing is counted or booked yet): ``do_complete_donation`` books it with the sale.
     """
     with transaction.atomic():
         donation = StreamDonation.objects.select_for_update().get(id=donation_id)
@@ -391,43 +460,58 @@ def do_refund_donation(*, donation_id: int, amount_refunded_minor: Any, currency
         donation.save(update_fields=fields)
         if was_counted:
             _add_to_stream_total(donation.stream_id, -delta)
-            _book_refund(donation=donation, delta=delta, currency=donation_currency, now=now)
+            _book_refund(donation=donation, currency=donation_currency, now=now)
         return "refunded" if refunded >= donation.amount else "partially_refunded"
 
 
-def _book_refund(*, donation: StreamDonation, delta: Decimal, currency: str, now: datetime) -> None:
-    """One ``refund`` row per donation, growing with each partial refund.
-    Caller holds the donation's row lock."""
-    streamer_id = LiveStream.objects.values_list("streamer_id", flat=True).get(
-        id=donation.stream_id
+def _book_refund(
+    *, donation: StreamDonation, currency: str, now: datetime, streamer_id: int | None = None
+) -> None:
+    """Make the donation's one ``refund`` row hold everything refunded so far. Caller
+    holds the donation's row lock, and the donation has (or is getting) its sale row.
+
+    The row is *set* from ``amount_refunded``, not incremented, so how many refund
+    events there were, and in which order they came, does not matter. The ledger
+    invariant, per donation, with sale rows counting + and refund rows -:
+
+    - the amounts add up to what the stream total counts for it,
+      ``amount - amount_refunded`` (0 when refunded in full);
+    - the fees add up to ``platform_fee`` of that same figure: the platform keeps its
+      percentage of what the streamer keeps, rounded once (the refund row's fee is
+      ``platform_fee(amount) - platform_fee(amount - amount_refunded)``, never a sum of
+      per-refund roundings);
+    - on every row ``net_amount = amount - fee_amount``.
+    """
+    if streamer_id is None:
+        streamer_id = LiveStream.objects.values_list("streamer_id", flat=True).get(
+            id=donation.stream_id
+        )
+    refunded = donation.amount_refunded
+    fee_back = platform_fee(donation.amount, currency) - platform_fee(
+        donation.amount - refunded, currency
     )
-    fee_back = platform_fee(delta, currency)
-    existing = Transaction.objects.filter(
+    values = {
+        "amount": refunded,
+        "fee_amount": fee_back,
+        "net_amount": refunded - fee_back,
+        "processed_at": now,
+    }
+    updated = Transaction.objects.filter(
         reference_type="donation",
         reference_id=donation.id,
         transaction_type=Transaction.Type.REFUND,
-    ).first()
-    if existing is None:
+    ).update(**values)
+    if not updated:
         Transaction.objects.create(
             user_id=streamer_id,
             transaction_type=Transaction.Type.REFUND,
-            amount=delta,
-            fee_amount=fee_back,
-            net_amount=delta - fee_back,
             reference_type="donation",
             reference_id=donation.id,
             payment_method="stripe",
             payment_reference=donation.payment_intent_id,
             status=Transaction.Status.COMPLETED,
             description=f"Refund of donation {donation.id} ({currency.upper()})",
-            processed_at=now,
-        )
-    else:
-        Transaction.objects.filter(id=existing.id).update(
-            amount=F("amount") + delta,
-            fee_amount=Coalesce(F("fee_amount"), Value(Decimal("0.00"))) + fee_back,
-            net_amount=F("net_amount") + (delta - fee_back),
-            processed_at=now,
+            **values,
         )
 
 
@@ -446,10 +530,10 @@ def _lock_donation_for_intent(payment_intent_id: str, metadata: dict[str, Any]) 
     if donation is not None:
         return donation.id
     raw_id = metadata.get("donation_id")
-    if isinstance(raw_id, str) and raw_id.isdigit():
+    if parse_id(raw_id) is not None:
         donation = (
             StreamDonation.objects.select_for_update()
-            .filter(id=int(raw_id))
+            .filter(id=parse_id(raw_id))
             .only("id", "payment_intent_id")
             .first()
         )
@@ -566,6 +650,16 @@ def do_reconcile_stream_total(*, stream_id: int) -> bool:
         expected = Decimal(expected).quantize(Decimal("0.01"))
         if stream.total_donations == expected:
             return False
+        if expected > STREAM_TOTAL_MAX:
+            # Only rows written outside do_complete_donation (which flags what does not
+            # fit) can get here; the column cannot hold it, so leave it to a person
+            # rather than fail this task on DataError every run.
+            logger.error(
+                "stream %s counts %s in donations, more than total_donations can hold",
+                stream_id,
+                expected,
+            )
+            return False
         logger.warning(
             "stream %s total_donations was %s, set to %s",
             stream_id,
@@ -671,3 +765,203 @@ def check_replay_donation(*, user: User | None, donation_id: int) -> dict[str, A
     event = donation_event(donation, replay=True)
     send_event_on_commit(groups.streamer_overlays(user.id), event)
     return event
+
+
+# --------------------------------------------------------------------------- idempotent creation
+# A donate button clicked three times must create one donation. The page sends an
+# ``Idempotency-Key`` (one per donation attempt); the first request with a key creates
+# the donation, every repeat within DONATION_IDEMPOTENCY_TTL_SECONDS gets the same one.
+#
+# Redis, per requester (``account:<id>``, or ``ip:<client IP>`` for guests) and key:
+# ``donations:idempotency:<requester>:<sha256(key)>`` holds JSON ``{state, token,
+# fingerprint}``: ``pending`` while one request creates the donation (taken with SET NX,
+# so of two simultaneous requests exactly one creates; it expires after
+# IDEMPOTENCY_LOCK_SECONDS should its process die), then ``done`` with the donation id
+# and client secret for DONATION_IDEMPOTENCY_TTL_SECONDS. No database column is used.
+
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII, no spaces
+# Longer than a donation can take to create (two Stripe calls at their timeout).
+IDEMPOTENCY_LOCK_SECONDS = 120
+# How long a repeat waits for the first request with its key before answering 409.
+IDEMPOTENCY_WAIT_SECONDS = 10.0
+# It polls the record: every 25 ms at first, backing off to every 250 ms.
+IDEMPOTENCY_POLL_SECONDS = (0.025, 0.25)
+
+_IDEMPOTENCY_FINISH = """
+local current = redis.call('GET', KEYS[1])
+if not current or cjson.decode(current)['token'] ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1])
+else redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3])) end
+return 1
+"""
+
+
+class IdempotencyKeyInProgress(ApplicationError):
+    status = 409
+    default_code = "idempotency_key_in_progress"
+
+
+class IdempotencyKeyReused(ApplicationError):
+    status = 422
+    default_code = "idempotency_key_reused"
+
+
+@dataclass(frozen=True)
+class DonationAttempt:
+    created: CreatedDonation
+    replayed: bool  # True: an earlier request with the same key created it
+
+
+def check_create_donation_once(
+    *,
+    idempotency_key: str | None,
+    requester: str,
+    limits: tuple[throttle.Limit, ...],
+    stream_id: int,
+    donor: User | None,
+    amount: Any,
+    currency: Any = None,
+    message: Any = None,
+    display_name: Any = None,
+    is_anonymous: Any = False,
+) -> DonationAttempt:
+    """``check_create_donation`` behind the donation throttles (``limits``) and, with
+    an ``idempotency_key``, at most once per key and ``requester``.
+
+    A repeat of a key returns the first request's donation (``replayed``) without
+    counting against the throttles or calling Stripe; the same key with a different
+    request is ``idempotency_key_reused`` (422); a repeat while the first is still
+    running waits for it, up to IDEMPOTENCY_WAIT_SECONDS, then gets
+    ``idempotency_key_in_progress`` (409). A request that fails leaves the key free,
+    so the donor can retry with it.
+    """
+    fields = {
+        "amount": amount,
+        "currency": currency,
+        "message": message,
+        "display_name": display_name,
+        "is_anonymous": is_anonymous,
+    }
+    if idempotency_key is None:
+        return DonationAttempt(
+            _create_donation_throttled(limits, stream_id=stream_id, donor=donor, fields=fields),
+            replayed=False,
+        )
+    if not IDEMPOTENCY_KEY_PATTERN.fullmatch(idempotency_key):
+        raise ValidationFailed(
+            "Idempotency-Key must be 1-255 printable ASCII characters.",
+            code="invalid_idempotency_key",
+        )
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
+    store_key = redis_key("donations", "idempotency", requester, digest)
+    fingerprint = hashlib.sha256(
+        json.dumps({"stream_id": stream_id, **fields}, sort_keys=True, default=str).encode()
+    ).hexdigest()
+    token = uuid.uuid4().hex
+    replay = _claim_idempotency_key(store_key, token=token, fingerprint=fingerprint)
+    if replay is not None:
+        donation = StreamDonation.objects.filter(id=replay["donation_id"]).first()
+        if donation is None:
+            raise NotFound("The donation made with this Idempotency-Key no longer exists.")
+        return DonationAttempt(
+            CreatedDonation(donation=donation, client_secret=replay["client_secret"]),
+            replayed=True,
+        )
+    try:
+        created = _create_donation_throttled(
+            limits, stream_id=stream_id, donor=donor, fields=fields
+        )
+    except BaseException:
+        _finish_idempotency_key(store_key, token=token, record=None)
+        raise
+    _finish_idempotency_key(
+        store_key,
+        token=token,
+        record={
+            "state": "done",
+            "token": token,
+            "fingerprint": fingerprint,
+            "donation_id": created.donation.id,
+            "client_secret": created.client_secret,
+        },
+    )
+    return DonationAttempt(created, replayed=False)
+
+
+def _create_donation_throttled(
+    limits: tuple[throttle.Limit, ...],
+    *,
+    stream_id: int,
+    donor: User | None,
+    fields: dict[str, Any],
+) -> CreatedDonation:
+    """Count the donation against ``limits`` before Stripe can be called. A request
+    refused with a 4xx stored nothing and called no one: it is not counted."""
+    slot = throttle.take(*limits, message="Too many donations; please wait a moment.")
+    try:
+        return check_create_donation(stream_id=stream_id, donor=donor, **fields)
+    except ApplicationError as exc:
+        if exc.status < 500:
+            slot.release()
+        raise
+
+
+def _claim_idempotency_key(
+    store_key: str, *, token: str, fingerprint: str
+) -> dict[str, Any] | None:
+    """Take the key (→ ``None``: the caller creates the donation and must call
+    ``_finish_idempotency_key``), or return the ``done`` record of an earlier request
+    with the same fingerprint."""
+    pending = json.dumps({"state": "pending", "token": token, "fingerprint": fingerprint})
+    deadline = time.monotonic() + IDEMPOTENCY_WAIT_SECONDS
+    poll, max_poll = IDEMPOTENCY_POLL_SECONDS
+    try:
+        while True:
+            if get_redis().set(store_key, pending, nx=True, ex=IDEMPOTENCY_LOCK_SECONDS):
+                return None
+            stored = get_redis().get(store_key)
+            if stored is None:  # released or expired in between: try to take it again
+                continue
+            record = json.loads(stored)
+            if record["fingerprint"] != fingerprint:
+                raise IdempotencyKeyReused(
+                    "This Idempotency-Key was already used for a different donation;"
+                    " use a new key for a new donation."
+                )
+            if record["state"] == "done":
+                return record
+            if time.monotonic() >= deadline:
+                raise IdempotencyKeyInProgress(
+                    "A donation with this Idempotency-Key is still being created;"
+                    " retry in a moment.",
+                    extra={"retry_after": 1},
+                )
+            time.sleep(poll)
+            poll = min(poll * 2, max_poll)
+    except redis.RedisError:
+        logger.warning("idempotency store unreachable", exc_info=True)
+        raise throttle.ThrottleUnavailable(
+            "Donations are unavailable for a moment; please try again.",
+            extra={"retry_after": 1},
+        ) from None
+
+
+@functools.cache
+def _finish_script() -> Any:
+    return get_redis().register_script(_IDEMPOTENCY_FINISH)
+
+
+def _finish_idempotency_key(store_key: str, *, token: str, record: dict[str, Any] | None) -> None:
+    """Store the outcome under the key (``record``), or free it (``None``) — only if
+    this request still holds it."""
+    try:
+        _finish_script()(
+            keys=[store_key],
+            args=[
+                token,
+                json.dumps(record) if record is not None else "",
+                settings.DONATION_IDEMPOTENCY_TTL_SECONDS,
+            ],
+        )
+    except redis.RedisError:  # the donation exists; only a repeat could miss it now
+        logger.warning("could not record idempotency key outcome", exc_info=True)

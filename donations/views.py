@@ -6,15 +6,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from core.inputs import parse_id
 from donations.selectors import overlay_user_id_for_token
 
 DEFAULT_DURATION_SECONDS = 8
 
 
 def _duration(request: HttpRequest) -> int:
-    raw = request.GET.get("duration", "")
-    if raw.isdigit() and 1 <= int(raw) <= 120:
-        return int(raw)
+    seconds = parse_id(request.GET.get("duration", ""))
+    if seconds is not None and seconds <= 120:
+        return seconds
     return DEFAULT_DURATION_SECONDS
 
 

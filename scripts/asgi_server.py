@@ -29,6 +29,7 @@ def command(
     """The argv that serves ``config.asgi:application`` on ``host:port``."""
     server = server or default_server()
     if server == "daphne":
+        # No --proxy-headers: Daphne then takes the client address from the socket only.
         return [
             python,
             "-m",
@@ -63,6 +64,9 @@ def command(
         "--lifespan",
         "off",
         "--no-access-log",
+        # The application alone decides the client IP (core/throttle.py, TRUSTED_PROXIES):
+        # uvicorn would otherwise rewrite it from X-Forwarded-For for loopback peers.
+        "--no-proxy-headers",
         "--log-level",
         "warning",
         # Sockets still open at shutdown get this long to close before they are cut.

@@ -11,6 +11,14 @@ export PYTHONDONTWRITEBYTECODE=1
 # threads would strand pooled connections; the servers it starts use the pool
 # (tests/support/servers.py sets DATABASE_POOL=1 for them), as production does.
 export DATABASE_POOL="${DATABASE_POOL:-0}"
+# Every test client talks from 127.0.0.1 within one run (one REDIS_PREFIX), so the
+# production throttles (SPEC §5) would refuse the suite's many logins and donations.
+# The throttle tests set their own small limits (tests/support/throttles.py).
+for limit in LOGIN_ACCOUNT LOGIN_IP SIGNUP_IP SIGNUP_ATTEMPT_IP DONATION_IP \
+  DONATION_ACCOUNT OVERLAY_TEST_ACCOUNT; do
+  var="THROTTLE_$limit"
+  export "$var=${!var:-100000/60}"
+done
 .venv/bin/python -m pytest "$@"
 status=$?
 if [ "$status" -eq 5 ]; then

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from core.inputs import parse_id
 from realtime import presence
 from streams import selectors, services
 from streams.models import LiveStream
@@ -79,11 +80,10 @@ class StreamListCreateApi(APIView):
                 extra={"field": "status"},
             )
         streamer = request.query_params.get("streamer") or None
-        if streamer is not None and not streamer.isdigit():
+        streamer_id = parse_id(streamer)
+        if streamer is not None and streamer_id is None:
             raise ValidationFailed("streamer: a user id.", extra={"field": "streamer"})
-        queryset = selectors.list_streams(
-            status=status, streamer_id=int(streamer) if streamer else None
-        )
+        queryset = selectors.list_streams(status=status, streamer_id=streamer_id)
         paginator = StreamPagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         counts = presence.viewer_counts([s.id for s in page])

@@ -12,8 +12,13 @@ what arrived meanwhile, skipping chat messages the history already holds.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
+from django.conf import settings
+
+from accounts.selectors import account_is_active
 from chat.selectors import room_snapshot_data
 from chat.services import check_send_chat_message
 from realtime import event_types, groups, snapshots
@@ -28,8 +33,11 @@ from realtime.sockets import (
     db_call,
 )
 
+logger = logging.getLogger(__name__)
+
 _load_snapshot = db_call(room_snapshot_data)
 _send_chat = db_call(check_send_chat_message)
+_account_is_active = db_call(account_is_active)
 
 
 def _stream_id(scope: dict[str, Any]) -> int:
@@ -87,6 +95,9 @@ class StreamDashboardSocket(_StreamSocket):
         if user is None:
             await self.refuse(CLOSE_LOGIN_REQUIRED)
             return
+        if not user.account_is_active:
+            await self.refuse(CLOSE_FORBIDDEN)
+            return
         await self.subscribe(groups.stream_dashboard(self.stream_id))
         snap = await self.snapshot()
         if snap is None:
@@ -97,3 +108,20 @@ class StreamDashboardSocket(_StreamSocket):
             return
         await self.accept()
         await self.send_snapshot(snap, await get_hub().count(self.stream_id))
+        watcher = asyncio.ensure_future(self._watch_account(user.id))
+        self.on_release(watcher.cancel)
+
+    async def _watch_account(self, user_id: int) -> None:
+        """An account suspended while its dashboard is open is closed with 4403 within
+        ``ACCOUNT_RECHECK_SECONDS`` (the platform flips the status in the database)."""
+        interval = settings.ACCOUNT_RECHECK_SECONDS
+        while not self.closed:
+            await asyncio.sleep(interval)
+            try:
+                active = await _account_is_active(user_id)
+            except Exception:  # a database blip is not a suspension; check again later
+                logger.warning("dashboard account re-check failed", exc_info=True)
+                continue
+            if not active:
+                await self.close(CLOSE_FORBIDDEN)
+                return

@@ -24,14 +24,20 @@ def list_streams(*, status: str | None = None, streamer_id: int | None = None):
 
 
 def stream_stats(stream: LiveStream, *, now=None) -> dict:
-    """What the owner sees after (or during) a stream (SPEC §5 stats)."""
-    from decimal import Decimal
+    """What the owner sees after (or during) a stream (SPEC §5 stats; the dashboard
+    shows this too).
 
-    from django.db.models import Count, Sum
+    The donation figures follow the one rule ``live_streams.total_donations`` follows
+    (``donations.selectors.counted_total_sql``, kept by the webhook and the reconcile
+    job): completed, ``completed_at`` set, not flagged, net of refunds.
+    ``donation_count`` counts the donations the stream kept: partially refunded ones
+    included, fully refunded or flagged ones not.
+    """
+    from django.db.models import Sum
     from django.utils import timezone
 
     from chat.selectors import message_count  # chat's selectors import this module
-    from donations.models import StreamDonation
+    from donations.selectors import donation_summary
     from gamification.models import UserExpLog
 
     now = now or timezone.now()
@@ -39,9 +45,7 @@ def stream_stats(stream: LiveStream, *, now=None) -> dict:
     if stream.actual_start is not None:
         end = stream.actual_end or now
         duration = max(0, int((end - stream.actual_start).total_seconds()))
-    donations = StreamDonation.objects.filter(
-        stream_id=stream.id, payment_status=StreamDonation.PaymentStatus.COMPLETED
-    ).aggregate(total=Sum("amount"), count=Count("id"))
+    donations = donation_summary(stream.id)
     exp = UserExpLog.objects.filter(
         user_id=stream.streamer_id, reference_type="live_stream", reference_id=stream.id
     ).aggregate(total=Sum("exp_gained"))
@@ -50,8 +54,8 @@ def stream_stats(stream: LiveStream, *, now=None) -> dict:
         "status": stream.status,
         "duration_seconds": duration,
         "peak_viewers": stream.max_viewers or 0,
-        "donation_total": f"{donations['total'] or Decimal('0'):.2f}",
-        "donation_count": donations["count"] or 0,
+        "donation_total": donations["total"],
+        "donation_count": donations["count"],
         "currency": settings.DONATION_CURRENCY,
         "chat_message_count": message_count(stream.id),
         "exp_earned": exp["total"] or 0,

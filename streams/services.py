@@ -359,6 +359,8 @@ def do_ingest_publish(*, stream_key: str, client_id: str) -> IngestResult:
         stream = _locked_by_key(stream_key)
         if stream is None:
             return _reject("unknown stream key")
+        if not stream.streamer.account_is_active:
+            return _reject("streamer account is not active", stream)
         if stream.status in (Status.ENDED, Status.CANCELLED):
             return _reject(f"stream is {stream.status}", stream)
         if stream.status == Status.LIVE and _ingest_expired(stream, now):
@@ -438,6 +440,9 @@ def do_ingest_update(*, stream_key: str, client_id: str) -> IngestResult:
         stream = _locked_by_key(stream_key)
         if stream is None:
             return _reject("unknown stream key")
+        if not stream.streamer.account_is_active:
+            # Kicks the publisher; its publish_done starts the reconnect grace.
+            return _reject("streamer account is not active", stream)
         if stream.status != Status.LIVE:
             return _reject(f"stream is {stream.status}", stream)
         if _ingest_expired(stream, now):

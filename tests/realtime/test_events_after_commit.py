@@ -67,9 +67,7 @@ def test_publish_and_end_stand_when_redis_fails_after_commit(realtime_redis_down
     assert stats["publish_failed"] - lost_before >= 2
 
 
-def test_owner_end_button_answers_200_when_redis_fails_after_commit(
-    realtime_redis_down, settings
-):
+def test_owner_end_button_answers_200_when_redis_fails_after_commit(realtime_redis_down, settings):
     from tests.support.factories import make_user
 
     owner = make_user()

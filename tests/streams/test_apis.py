@@ -222,10 +222,14 @@ def test_stats_sum_what_the_stream_earned(api, owner):
         max_viewers=42,
     )
     StreamDonation.objects.create(
-        stream=stream, amount=Decimal("500.00"), payment_status="completed"
+        stream=stream, amount=Decimal("500.00"), payment_status="completed", completed_at=start
     )
     StreamDonation.objects.create(
-        stream=stream, amount=Decimal("250.50"), payment_status="completed"
+        stream=stream, amount=Decimal("250.50"), payment_status="completed", completed_at=start
+    )
+    # Written without completed_at: not counted, as the stream total does not count it.
+    StreamDonation.objects.create(
+        stream=stream, amount=Decimal("70.00"), payment_status="completed"
     )
     StreamDonation.objects.create(stream=stream, amount=Decimal("999.00"), payment_status="pending")
     UserExpLog.objects.create(

@@ -10,8 +10,8 @@ class ApiError extends Error {
   constructor(status, code, message, extra) { super(message); this.status = status; this.code = code; this.extra = extra || {}; }
 }
 
-async function api(method, path, body) {
-  const opts = { method, credentials: "same-origin", headers: { "Accept": "application/json" } };
+async function api(method, path, body, headers) {
+  const opts = { method, credentials: "same-origin", headers: { "Accept": "application/json", ...(headers || {}) } };
   if (method !== "GET") {
     opts.headers["Content-Type"] = "application/json";
     opts.headers["X-CSRFToken"] = cookie("csrftoken");
