@@ -4,7 +4,9 @@ WORKDIR /app
 COPY pyproject.toml ./
 RUN pip install --no-cache-dir .
 COPY . .
-RUN DEBUG=1 python manage.py collectstatic --noinput -v 0
+# The admin's static files, served by the app itself (WhiteNoise) from STATIC_ROOT.
+# collectstatic imports the settings only: no secrets, database or Redis needed.
+RUN python manage.py collectstatic --noinput -v 0
 EXPOSE 8000
 # uvicorn (uvloop, httptools, wsproto) with the flags of scripts/asgi_server.py. Daphne
 # is the supported alternative (ASGI_SERVER=daphne for `make run`); for it, run

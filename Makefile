@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: run test lint bench services-up services-down clean-data
+.PHONY: run test lint bench manage services-up services-down clean-data
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,8 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 ## Run the whole system: embedded services (unless DATABASE_URL/REDIS_URL are set),
-## migrations, demo data, Daphne + Celery worker + Celery beat. Ctrl-C stops all.
+## migrations, demo data, the ASGI server + Celery worker + Celery beat + the local
+## nginx-rtmp ingest (when nginx and its rtmp module are installed). Ctrl-C stops all.
 run: $(VENV)/.installed
 	$(PY) scripts/run.py
 
@@ -21,6 +22,11 @@ run: $(VENV)/.installed
 ## and Chromium. Pass pytest arguments with ARGS="tests/chat -x".
 test: $(VENV)/.installed
 	$(PY) scripts/services.py run -- scripts/test.sh $(ARGS)
+
+## manage.py in make run's environment (embedded services, DEBUG=1 unless set):
+## make manage ARGS=createsuperuser
+manage: $(VENV)/.installed
+	$(PY) scripts/manage.py $(ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -1,3 +1,10 @@
+"""The ``users`` table in the admin.
+
+Every field of the change form is an editable column of ``accounts.User`` or listed in
+``readonly_fields``: Django's ``UserAdmin`` shows ``date_joined`` in a form, but here
+it is ``auto_now_add`` (not editable), which made the change page a ``FieldError``.
+"""
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
@@ -19,9 +26,32 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ("account_status", "subscription_type", "is_staff", "is_active")
     search_fields = ("username", "email", "display_name")
     ordering = ("-id",)
-    readonly_fields = ("total_exp", "current_level", "created_at", "updated_at")
+    # EXP and level move only through gamification.services; the dates are set by the
+    # database or by Django itself.
+    readonly_fields = (
+        "total_exp",
+        "current_level",
+        "last_login",
+        "date_joined",
+        "created_at",
+        "updated_at",
+    )
     fieldsets = (
-        *DjangoUserAdmin.fieldsets,
+        (None, {"fields": ("username", "password")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
+        (
+            "Permissions",
+            {
+                "fields": (
+                    "account_status",
+                    "is_active",
+                    "is_staff",
+                    "is_superuser",
+                    "groups",
+                    "user_permissions",
+                )
+            },
+        ),
         (
             "Profile",
             {
@@ -34,11 +64,22 @@ class UserAdmin(DjangoUserAdmin):
                     "birth_date",
                     "gender",
                     "phone_number",
-                    "account_status",
+                    "is_email_verified",
+                    "is_phone_verified",
                     "subscription_type",
                 )
             },
         ),
         ("Gamification", {"fields": ("total_exp", "current_level", "fan_count", "fanning_count")}),
-        ("Timestamps", {"fields": ("created_at", "updated_at")}),
+        ("Dates", {"fields": ("last_login", "date_joined", "created_at", "updated_at")}),
+    )
+    # The email is unique and required: ask for it when adding a user.
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("username", "email", "usable_password", "password1", "password2"),
+            },
+        ),
     )

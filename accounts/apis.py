@@ -5,35 +5,42 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.middleware.csrf import get_token
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.middleware import ACCOUNT_INACTIVE_MESSAGE
+from accounts.schemas import CsrfToken, PrivateUser
 from accounts.serializers import private_user
 from accounts.services import check_signup, inactive_account_matches
 from core import throttle
 from core.exceptions import ApplicationError, NotAuthenticated
+from core.openapi import CSRF_AUTH_ONLY, LOGIN_AUTH, RETRY_AFTER, errors
 
 
 class CsrfApi(APIView):
-    @extend_schema(
-        responses=inline_serializer("CsrfToken", {"csrf_token": serializers.CharField()})
-    )
+    @extend_schema(responses={200: CsrfToken})
     def get(self, request: Request) -> Response:
         """Set the ``csrftoken`` cookie; send its value as ``X-CSRFToken``."""
         return Response({"csrf_token": get_token(request._request)})
 
 
 class SignupApi(APIView):
+    @extend_schema_serializer(component_name="SignupRequest")
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=50, trim_whitespace=True)
         email = serializers.CharField(max_length=255)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 
-    @extend_schema(request=InputSerializer, responses={201: dict})
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: PrivateUser, **errors(400, 403, 429, 503)},
+        parameters=[RETRY_AFTER],
+        auth=CSRF_AUTH_ONLY,
+        description="Create an account and log in (201: the new user, session cookie set).",
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -57,11 +64,19 @@ class SignupApi(APIView):
 
 
 class LoginApi(APIView):
+    @extend_schema_serializer(component_name="LoginRequest")
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=255)
         password = serializers.CharField(max_length=128, trim_whitespace=False)
 
-    @extend_schema(request=InputSerializer, responses={200: dict})
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: PrivateUser, **errors(400, 401, 403, 429, 503)},
+        parameters=[RETRY_AFTER],
+        auth=CSRF_AUTH_ONLY,
+        description="Log in (session cookie set). 401 `invalid_credentials`;"
+        " 403 `account_inactive` for a suspended or deleted account.",
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -93,14 +108,14 @@ class LoginApi(APIView):
 
 
 class LogoutApi(APIView):
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(request=None, responses={204: None, **errors(403)}, auth=CSRF_AUTH_ONLY)
     def post(self, request: Request) -> Response:
         logout(request._request)
         return Response(status=204)
 
 
 class MeApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: PrivateUser, **errors(401, 403)}, auth=LOGIN_AUTH)
     def get(self, request: Request) -> Response:
         if not request.user.is_authenticated:
             raise NotAuthenticated("Log in first.")

@@ -27,6 +27,7 @@ from core.exceptions import (
     RateLimited,
     ValidationFailed,
 )
+from core.metrics import CHAT_MESSAGES
 from realtime import event_types, groups
 from realtime.events import invalidate_snapshots_on_commit, send_event_on_commit
 from streams.models import LiveStream
@@ -139,6 +140,7 @@ def do_send_chat_message(
             [stream_id, user.id, text, client_id, created_at],
         )
         (message_id,) = cursor.fetchone()
+    CHAT_MESSAGES.inc()
     message = ChatMessage(
         id=message_id,
         stream_id=stream_id,

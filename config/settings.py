@@ -1,17 +1,20 @@
 """Settings, read from the environment once (SPEC §10).
 
 Development defaults apply only while ``DEBUG`` is on; with ``DEBUG`` off the secrets
-must be set (``config.checks`` fails loudly otherwise).
+must be set (``core/checks.py``; ``core/startup.py`` stops the server and workers).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Local state of `make run`: embedded services, demo logins, the ingest's files.
+DATA_DIR = Path(os.environ.get("DATA_DIR") or BASE_DIR / ".data")
 
 
 def env(name: str, default: str | None = None) -> str | None:
@@ -61,6 +64,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
 ]
 # The project's own apps; config.routing collects their websocket routes.
@@ -77,7 +81,9 @@ PROJECT_APPS = [
 INSTALLED_APPS += PROJECT_APPS
 
 MIDDLEWARE = [
+    "core.metrics.RequestTelemetryMiddleware",  # first: request id, times everything
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -122,8 +128,25 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Static files (the admin's) are served by the application itself through WhiteNoise,
+# under uvicorn and Daphne alike (SPEC §9a). With DEBUG off they come from STATIC_ROOT,
+# which `manage.py collectstatic` fills (the Dockerfile does; needs no secrets); with
+# DEBUG on, straight from the apps' static/ directories, looked up per request.
+# No manifest (hashed names): `{% static %}` then never depends on collectstatic having
+# run, so a missing collectstatic means unstyled admin pages, never a 500.
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STATIC_ROOT") or BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+# WhiteNoise streams files with a synchronous iterator, which Django's ASGI handler
+# consumes in a thread and warns about once per process: expected, not a problem.
+warnings.filterwarnings(
+    "ignore", message="StreamingHttpResponse must consume synchronous iterators"
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_COOKIE_HTTPONLY = True
@@ -215,9 +238,26 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Eldonia-Nex Live API",
-    "DESCRIPTION": "Stream lifecycle, chat, donations and EXP for Eldonia-Nex Live.",
+    "DESCRIPTION": (
+        "Stream lifecycle, chat, donations and EXP for Eldonia-Nex Live. Browsers log in"
+        " with the session cookie; every POST/PATCH/PUT/DELETE also sends `X-CSRFToken`"
+        ' (from `GET /api/auth/csrf`). Errors: `{"error": {"code", "message"}}`.'
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # PATCH bodies are validated like the others (no partial=True): same component.
+    "COMPONENT_SPLIT_PATCH": False,
+    # /api/docs/ works offline: Swagger UI and Redoc come from drf-spectacular-sidecar
+    # under STATIC_URL, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # validatorUrl None: no badge fetched from validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "ENUM_NAME_OVERRIDES": {
+        "StreamStatusEnum": "streams.models.LiveStream.Status",
+        "DonationStatusEnum": "donations.models.StreamDonation.PaymentStatus",
+    },
 }
 
 # --------------------------------------------------------------------------- Stripe
@@ -251,6 +291,8 @@ INGEST_RTMP_URL = env("INGEST_RTMP_URL", "rtmp://127.0.0.1:1935/live") or ""
 PLAYBACK_URL_TEMPLATE = (
     env("PLAYBACK_URL_TEMPLATE", "http://127.0.0.1:8080/hls/{stream_id}.m3u8") or ""
 )
+# Where the ingest server writes HLS (make run renders nginx-rtmp with the same value).
+HLS_DIR = env("HLS_DIR", str(DATA_DIR / "hls")) or ""
 STREAM_RECONNECT_GRACE_SECONDS = env_int("STREAM_RECONNECT_GRACE_SECONDS", 90)
 # How often the ingest server sends its update callback (nginx-rtmp
 # ``notify_update_timeout``); a publisher not heard of for two of these may be replaced
@@ -315,16 +357,41 @@ THROTTLE_OVERLAY_TEST_ACCOUNT = env_rates("THROTTLE_OVERLAY_TEST_ACCOUNT", "5/60
 # How long a donation's Idempotency-Key is remembered (per donor, or per IP for guests).
 DONATION_IDEMPOTENCY_TTL_SECONDS = env_int("DONATION_IDEMPOTENCY_TTL_SECONDS", 24 * 3600)
 
+# --------------------------------------------------------------------------- Metrics
+
+# Bearer token of GET /metrics (and of a Celery worker's CELERY_METRICS_PORT); unset:
+# no metrics are served (404).
+METRICS_TOKEN = env("METRICS_TOKEN", "") or ""
+
 # --------------------------------------------------------------------------- Logging
 
+# "plain" (the default) or "json": one JSON object per line (core/logging.py).
+LOG_FORMAT = (env("LOG_FORMAT", "plain") or "plain").strip().lower()
+if LOG_FORMAT not in ("plain", "json"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f'LOG_FORMAT={LOG_FORMAT!r}: expected "plain" or "json"')
+
+# Every record goes through the root's one handler, once.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "core.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own defaults (applied before this) give "django" a handler of its
+        # own (printing while DEBUG is on) besides the root's: every django.request
+        # warning appeared twice. No handler here; "django.server" loses its own too.
+        "django": {"handlers": [], "level": "NOTSET", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # uvicorn configures its loggers before it loads the application, with a
+        # handler and format of its own: its messages take ours instead (the level
+        # stays the one uvicorn's --log-level set).
+        "uvicorn.error": {"handlers": ["console"], "propagate": False},
     },
 }

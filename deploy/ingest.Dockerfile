@@ -1,9 +1,11 @@
-# The ingest server of docker-compose.yml: Debian's nginx with libnginx-mod-rtmp,
-# configured by deploy/nginx-rtmp.conf. INGEST_SECRET replaces the placeholder at start.
+# The ingest server of docker-compose.yml: Debian's nginx with libnginx-mod-rtmp. Its
+# config is rendered at start from the environment by deploy/ingest_conf.py (the same
+# renderer `make run` and the tests use; standard-library Python only).
+# Build context: the repository root (docker-compose.yml sets it).
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends nginx libnginx-mod-rtmp \
+    && apt-get install -y --no-install-recommends nginx libnginx-mod-rtmp python3-minimal \
     && rm -rf /var/lib/apt/lists/*
-COPY nginx-rtmp.conf /etc/nginx/nginx-rtmp.conf.template
+COPY deploy/ingest_conf.py deploy/nginx-rtmp.conf /opt/ingest/
 EXPOSE 1935 8080
-CMD ["sh", "-c", "mkdir -p /tmp/nginx-rtmp/hls && sed \"s/change-me-ingest-secret/${INGEST_SECRET}/g\" /etc/nginx/nginx-rtmp.conf.template > /etc/nginx/nginx-rtmp.conf && exec nginx -c /etc/nginx/nginx-rtmp.conf -g 'daemon off;'"]
+CMD ["python3", "/opt/ingest/ingest_conf.py", "--out", "/etc/nginx/nginx-rtmp.conf", "--exec"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -11,8 +11,16 @@ from rest_framework.views import APIView
 
 from core import throttle
 from core.exceptions import NotAuthenticated, ValidationFailed
+from core.openapi import (
+    GUEST_OR_LOGIN_CSRF_AUTH,
+    LOGIN_AUTH,
+    LOGIN_CSRF_AUTH,
+    RETRY_AFTER,
+    errors,
+)
 from donations import services
 from donations.models import OverlayToken
+from donations.schemas import DonationAlert, DonationCreated, Overlay
 
 
 def overlay_payload(request: Request, overlay: OverlayToken) -> dict:
@@ -34,17 +42,41 @@ def _require_login(request: Request):
 
 
 class DonationCreateApi(APIView):
+    # Documents the body only: the service validates the raw JSON itself.
+    @extend_schema_serializer(component_name="DonationCreateRequest")
     class DonationInputSerializer(serializers.Serializer):
-        amount = serializers.JSONField(help_text='Decimal string in major units, e.g. "500".')
-        currency = serializers.JSONField(required=False)
-        message = serializers.JSONField(required=False)
-        display_name = serializers.JSONField(required=False)
-        is_anonymous = serializers.JSONField(required=False)
+        amount = serializers.CharField(
+            help_text='Decimal string in major units, e.g. "500" (an integer is accepted'
+            " too); within the currency's minimum and maximum."
+        )
+        currency = serializers.CharField(
+            required=False, help_text="The stream's currency (the only one accepted)."
+        )
+        message = serializers.CharField(
+            required=False, allow_null=True, max_length=services.MESSAGE_MAX_LENGTH
+        )
+        display_name = serializers.CharField(
+            required=False, allow_null=True, max_length=services.DISPLAY_NAME_MAX_LENGTH
+        )
+        is_anonymous = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(
         request=DonationInputSerializer,
-        responses={201: dict},
+        responses={201: DonationCreated, **errors(400, 403, 404, 409, 422, 429, 502, 503)},
+        auth=GUEST_OR_LOGIN_CSRF_AUTH,
+        description="Create a pending donation and its Stripe PaymentIntent (guests may"
+        " donate; only a live stream accepts donations: 409 `stream_not_live`). The"
+        " response is sent with `Cache-Control: no-store`.",
         parameters=[
+            RETRY_AFTER,
+            OpenApiParameter(
+                "Idempotent-Replayed",
+                str,
+                OpenApiParameter.HEADER,
+                enum=["true"],
+                description="Present when this answers a repeat of an earlier request.",
+                response=[201],
+            ),
             OpenApiParameter(
                 "Idempotency-Key",
                 str,
@@ -52,7 +84,7 @@ class DonationCreateApi(APIView):
                 description="One per donation attempt: a repeat returns the same donation"
                 " (with Idempotent-Replayed: true) for 24 h; reused with a different body"
                 " → 422 idempotency_key_reused; while the first is running → 409.",
-            )
+            ),
         ],
     )
     def post(self, request: Request, stream_id: int) -> Response:
@@ -98,7 +130,7 @@ class DonationCreateApi(APIView):
 
 
 class OverlayApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: Overlay, **errors(401, 403)}, auth=LOGIN_AUTH)
     def get(self, request: Request) -> Response:
         user = _require_login(request)
         overlay = services.get_or_create_overlay_token(user=user)
@@ -106,7 +138,7 @@ class OverlayApi(APIView):
 
 
 class OverlayRotateApi(APIView):
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(request=None, responses={200: Overlay, **errors(401, 403)}, auth=LOGIN_CSRF_AUTH)
     def post(self, request: Request) -> Response:
         user = _require_login(request)
         overlay = services.do_rotate_overlay_token(user=user)
@@ -114,7 +146,13 @@ class OverlayRotateApi(APIView):
 
 
 class OverlayTestApi(APIView):
-    @extend_schema(request=None, responses={202: dict})
+    @extend_schema(
+        request=None,
+        responses={202: DonationAlert, **errors(401, 403, 429, 503)},
+        parameters=[RETRY_AFTER],
+        auth=LOGIN_CSRF_AUTH,
+        description="Send a test alert (`test: true`) to the streamer's overlays.",
+    )
     def post(self, request: Request) -> Response:
         user = _require_login(request)
         throttle.take(
@@ -125,7 +163,13 @@ class OverlayTestApi(APIView):
 
 
 class DonationReplayApi(APIView):
-    @extend_schema(request=None, responses={202: dict})
+    @extend_schema(
+        request=None,
+        responses={202: DonationAlert, **errors(401, 403, 404, 409)},
+        auth=LOGIN_CSRF_AUTH,
+        description="Re-send a completed donation's alert (`replay: true`) to the owner's"
+        " overlays.",
+    )
     def post(self, request: Request, donation_id: int) -> Response:
         user = _require_login(request)
         event = services.check_replay_donation(user=user, donation_id=donation_id)

@@ -28,6 +28,7 @@ _replay_events = db_call(overlay_replay_events)
 
 class OverlaySocket(Socket):
     filters_events = True
+    metrics_kind = "overlay"
 
     async def connect(self) -> None:
         token = self.scope["url_route"]["kwargs"]["token"]

@@ -30,7 +30,7 @@ class UserExpLogAdmin(admin.ModelAdmin):
     )
     list_filter = ("action_type", "reference_type")
     search_fields = ("user__username",)
-    list_select_related = ("user",)
+    list_select_related = ("user", "action_type")
     raw_id_fields = ("user",)
 
 
@@ -65,6 +65,7 @@ class StreamExpAdmin(admin.ModelAdmin):
 
     list_display = ("stream", "minutes_awarded", "exp_awarded", "settled_at", "updated_at")
     list_filter = ("settled_at",)
+    list_select_related = ("stream",)
     raw_id_fields = ("stream",)
 
     def has_add_permission(self, request) -> bool:
@@ -78,4 +79,5 @@ class StreamExpAdmin(admin.ModelAdmin):
 class DailyActionCountAdmin(admin.ModelAdmin):
     list_display = ("user", "action_type", "day", "count")
     list_filter = ("action_type", "day")
+    list_select_related = ("user",)
     raw_id_fields = ("user",)

@@ -11,8 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import NotAuthenticated
+from core.openapi import LOGIN_AUTH, errors
 from gamification import selectors
 from gamification.models import UserExpLog
+from gamification.schemas import ExpLog
 from gamification.services import exp_for_level, level_for_exp
 
 
@@ -30,10 +32,18 @@ def exp_entry(entry: UserExpLog) -> dict[str, Any]:
 
 class MyExpApi(APIView):
     class QuerySerializer(serializers.Serializer):
-        limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
-        before = serializers.IntegerField(min_value=1, required=False)
+        limit = serializers.IntegerField(
+            min_value=1, max_value=100, default=20, help_text="At most 100."
+        )
+        before = serializers.IntegerField(
+            min_value=1, required=False, help_text="Only entries older than this id."
+        )
 
-    @extend_schema(parameters=[QuerySerializer], responses={200: dict})
+    @extend_schema(
+        parameters=[QuerySerializer],
+        responses={200: ExpLog, **errors(400, 401, 403)},
+        auth=LOGIN_AUTH,
+    )
     def get(self, request: Request) -> Response:
         if not request.user.is_authenticated:
             raise NotAuthenticated("Log in first.")

@@ -21,6 +21,7 @@ from typing import Any
 from channels.db import DatabaseSyncToAsync
 from django.conf import settings
 
+from core import metrics
 from core.exceptions import ApplicationError
 from realtime import event_types
 from realtime.fanout import Message, Outlet, get_hub
@@ -76,6 +77,8 @@ class Socket:
     """
 
     handlers: dict[str, str] = {}
+    # The ``kind`` label of this socket's metrics (room, dashboard, overlay).
+    metrics_kind = "other"
 
     def __init__(self, scope: dict[str, Any], send: Any) -> None:
         self.scope = scope
@@ -84,6 +87,8 @@ class Socket:
         self.groups: list[str] = []
         self.accepted = False
         self.closed = False
+        self._joined = False  # counted in metrics.sockets_open until the socket ends
+        self._refusing = False
         self._releases: list[Any] = []
         self._tokens = FRAME_BURST
         self._refilled = time.monotonic()
@@ -124,6 +129,10 @@ class Socket:
                     break
         finally:
             self.closed = True
+            if self._joined:
+                self._joined = False
+                metrics.sockets_open[self.metrics_kind] -= 1
+                metrics.socket_leaves[self.metrics_kind] += 1
             self.release()
 
     def release(self) -> None:
@@ -154,6 +163,10 @@ class Socket:
         await self.send({"type": "websocket.accept"})
         self.accepted = True
         self.outlet.bind()
+        if not self._refusing and not self._joined:
+            self._joined = True
+            metrics.socket_joins[self.metrics_kind] += 1
+            metrics.sockets_open[self.metrics_kind] += 1
 
     def open(self, skip_chat_ids: Any = None) -> None:
         """The snapshot is sent: deliver what waited, then everything live."""
@@ -174,6 +187,8 @@ class Socket:
     async def refuse(self, code: int) -> None:
         """Close with an application close code the client can read: the handshake is
         accepted first (a close before accept reaches a browser as a bare HTTP 403)."""
+        self._refusing = True
+        metrics.socket_refusals[(self.metrics_kind, code)] += 1
         self.outlet.release()
         if not self.accepted:
             try:
@@ -184,6 +199,7 @@ class Socket:
         await self.close(code)
 
     async def send_error(self, code: str, message: str, retry_after: int | None = None) -> None:
+        metrics.socket_error_frames[(self.metrics_kind, code)] += 1
         await self.send_event(event_types.error(code, message, retry_after))
 
     # ----------------------------------------------------------------- client frames
@@ -234,7 +250,9 @@ class Socket:
         try:
             await getattr(self, method)(content)
         except ApplicationError as exc:
+            metrics.socket_frame_rejections[(self.metrics_kind, frame_type, exc.code)] += 1
             await self.send_error(exc.code, exc.message, exc.extra.get("retry_after"))
         except Exception:
             logger.exception("handling a %s frame failed", frame_type)
+            metrics.socket_frame_rejections[(self.metrics_kind, frame_type, "server_error")] += 1
             await self.send_error("server_error", "That did not work; try again in a moment.")

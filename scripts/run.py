@@ -2,8 +2,11 @@
 
 Starts embedded PostgreSQL/Redis when DATABASE_URL/REDIS_URL are unset, migrates,
 creates the demo data once, then runs the ASGI server (uvicorn; ``ASGI_SERVER=daphne``
-for Daphne; see ``scripts/asgi_server.py``), a Celery worker and Celery beat together.
-Ctrl-C (or SIGTERM) stops all of them, and the embedded servers it started.
+for Daphne; see ``scripts/asgi_server.py``), a Celery worker, Celery beat and — when
+Debian's ``nginx`` and ``libnginx-mod-rtmp`` are installed (``INGEST=0`` turns it off)
+— the local nginx-rtmp ingest, its config rendered from the environment by
+``deploy/ingest_conf.py`` into ``.data/ingest/``. Ctrl-C (or SIGTERM) stops all of
+them, and the embedded servers it started.
 """
 
 from __future__ import annotations
@@ -12,16 +15,72 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "deploy"))
 
 import asgi_server  # noqa: E402
+import ingest_conf  # noqa: E402
 from services import services_running  # noqa: E402
 
 PY = sys.executable
+# Processes whose exit is reported but does not stop the others.
+OPTIONAL = {"ingest"}
+INSTALL_HINT = "sudo apt-get install nginx libnginx-mod-rtmp"
+
+
+def _ingest(env: dict[str, str], host: str, port: int) -> tuple[list[str] | None, str]:
+    """The ingest command (or None) and what to tell the user about it."""
+    if env.get("INGEST", "1") == "0":
+        return None, "  ingest      off (INGEST=0)"
+    missing = ingest_conf.missing_tools(env)
+    if missing:
+        return None, (
+            f"  ingest      not started: {missing} (Debian: {INSTALL_HINT}); the app runs\n"
+            "              without it, and streams can still be started from the dashboard"
+        )
+    app_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    env.setdefault("INGEST_APP_URL", f"http://{app_host}:{port}")
+    try:
+        values = ingest_conf.settings_from_env(env)
+        conf = Path(str(values["work_dir"])) / "nginx.conf"
+        ingest_conf.write(conf, env)
+    except ingest_conf.ConfigError as exc:
+        return None, f"  ingest      not started: {exc}"
+    rtmp = f"rtmp://{app_host}:{values['rtmp_port']}/live"
+    env.setdefault("INGEST_RTMP_URL", rtmp)
+    env.setdefault(
+        "PLAYBACK_URL_TEMPLATE", f"http://{app_host}:{values['http_port']}/hls/{{stream_id}}.m3u8"
+    )
+    env.setdefault("HLS_DIR", str(values["hls_dir"]))
+    cmd = ingest_conf.command(conf, values)
+    return cmd, (
+        f"  ingest      {rtmp}  (OBS: Server = this URL, Stream Key = the dashboard's key)\n"
+        f"              e.g. ffmpeg -re -f lavfi -i testsrc=size=640x360:rate=30 -c:v libx264\n"
+        f"                   -preset veryfast -g 60 -f flv {rtmp}/<stream key>\n"
+        f"  playback    {env['PLAYBACK_URL_TEMPLATE']}"
+    )
+
+
+def _relay_ingest_log(stream: object) -> None:
+    """nginx's stderr, with the normal-but-alarming lines explained once."""
+    explained = False
+    for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
+        line = raw.decode(errors="replace").rstrip()
+        if "notify: push" in line:
+            if not explained:
+                print(
+                    "ingest | a publish was accepted and relayed to HLS (nginx-rtmp logs this"
+                    " at [error] level: normal, shown once)",
+                    flush=True,
+                )
+                explained = True
+            continue
+        print(f"ingest | {line}", flush=True)
 
 
 def main() -> int:
@@ -33,8 +92,12 @@ def main() -> int:
         env.setdefault("DEBUG", "1")
         manage = [PY, str(ROOT / "manage.py")]
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
+        if env.get("DEBUG", "").lower() not in ("1", "true", "yes", "on"):
+            # With DEBUG off the app serves static files from STATIC_ROOT only.
+            subprocess.run([*manage, "collectstatic", "--noinput", "-v", "0"], env=env, check=True)
         print("Demo data:")
         subprocess.run([*manage, "seed_demo"], env=env, check=True)
+        ingest_cmd, ingest_note = _ingest(env, host, port)
         commands = {
             # Client WebSocket messages over 64 KiB are refused, never buffered.
             "web": asgi_server.command(host, port, server=server, python=PY),
@@ -49,20 +112,29 @@ def main() -> int:
                 "-l",
                 "INFO",
                 "-s",
-                str(ROOT / ".data" / "celerybeat-schedule"),
+                str(Path(env.get("DATA_DIR") or ROOT / ".data") / "celerybeat-schedule"),
             ],
         }
         procs = {
             name: subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
             for name, cmd in commands.items()
         }
+        if ingest_cmd is not None:
+            procs["ingest"] = subprocess.Popen(
+                ingest_cmd, env=env, cwd=ROOT, start_new_session=True, stderr=subprocess.PIPE
+            )
+            threading.Thread(
+                target=_relay_ingest_log, args=(procs["ingest"].stderr,), daemon=True
+            ).start()
         base = f"http://{host}:{port}"
         print(
             f"\nEldonia-Nex Live is running (ASGI server: {server}):\n"
             f"  dashboard   {base}/dashboard/\n"
             f"  health      {base}/healthz\n"
-            f"  API schema  {base}/api/schema\n"
-            f"  admin       {base}/admin/\n"
+            f"  API docs    {base}/api/docs/\n"
+            f"  admin       {base}/admin/  (new admin, in a second terminal:\n"
+            f"              .venv/bin/python scripts/manage.py createsuperuser)\n"
+            f"{ingest_note}\n"
             f"Press Ctrl-C to stop.\n",
             flush=True,
         )
@@ -76,11 +148,20 @@ def main() -> int:
         signal.signal(signal.SIGTERM, stop)
         exit_code = 0
         while not stopping:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    print(f"{name} exited with {proc.returncode}; stopping.", flush=True)
-                    exit_code = proc.returncode or 1
-                    stopping = True
+            for name, proc in list(procs.items()):
+                if proc.poll() is None:
+                    continue
+                if name in OPTIONAL:
+                    print(
+                        f"{name} exited with {proc.returncode} (see its lines above; a port"
+                        " in use? INGEST_RTMP_PORT / INGEST_HTTP_PORT); the rest keeps running.",
+                        flush=True,
+                    )
+                    del procs[name]
+                    continue
+                print(f"{name} exited with {proc.returncode}; stopping.", flush=True)
+                exit_code = proc.returncode or 1
+                stopping = True
             time.sleep(0.3)
         for proc in procs.values():
             if proc.poll() is None:

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA_DIR = ROOT / ".data"
+# Everything local lives here: embedded servers, demo logins, the ingest's files.
+DEFAULT_DATA_DIR = Path(os.environ.get("DATA_DIR") or ROOT / ".data")
 DATABASE_NAME = "eldonia"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -17,9 +17,11 @@ from rest_framework.views import APIView
 
 from core.exceptions import Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from core.inputs import parse_id
+from core.openapi import LOGIN_AUTH, LOGIN_CSRF_AUTH, errors
 from realtime import presence
 from streams import selectors, services
 from streams.models import LiveStream
+from streams.schemas import OwnerStream, StreamDetail, StreamKey, StreamPage, StreamStats
 from streams.serializers import owner_stream, public_stream, stream_key_payload
 
 
@@ -52,6 +54,7 @@ class StreamPagination(PageNumberPagination):
 
 
 class StreamListCreateApi(APIView):
+    @extend_schema_serializer(component_name="StreamCreateRequest")
     class InputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=services.TITLE_MAX)
         description = serializers.CharField(
@@ -63,13 +66,19 @@ class StreamListCreateApi(APIView):
         scheduled_start = serializers.DateTimeField(required=False, allow_null=True)
 
     @extend_schema(
+        operation_id="streams_list",
         parameters=[
-            OpenApiParameter("status", str, enum=[c for c, _ in LiveStream.Status.choices]),
-            OpenApiParameter("streamer", int),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
+            OpenApiParameter(
+                "status",
+                str,
+                enum=[c for c, _ in LiveStream.Status.choices],
+                description="Only streams in this state, e.g. `live`.",
+            ),
+            OpenApiParameter("streamer", int, description="Only this user's streams."),
+            OpenApiParameter("page", int, description="1-based page number."),
+            OpenApiParameter("page_size", int, description="Default 20, at most 100."),
         ],
-        responses={200: dict},
+        responses={200: StreamPage, **errors(400, 404)},
     )
     def get(self, request: Request) -> Response:
         """Public list of streams, newest first; ``?status=live`` for what is on air."""
@@ -91,7 +100,13 @@ class StreamListCreateApi(APIView):
             [public_stream(s, viewer_count=counts[s.id]) for s in page]
         )
 
-    @extend_schema(request=InputSerializer, responses={201: dict})
+    @extend_schema(
+        operation_id="streams_create",
+        request=InputSerializer,
+        responses={201: OwnerStream, **errors(400, 401, 403)},
+        auth=LOGIN_CSRF_AUTH,
+        description="Schedule a stream (201: the owner's view of the new stream).",
+    )
     def post(self, request: Request) -> Response:
         user = _user(request)
         data = self.InputSerializer(data=request.data)
@@ -101,6 +116,7 @@ class StreamListCreateApi(APIView):
 
 
 class StreamDetailApi(APIView):
+    @extend_schema_serializer(component_name="StreamUpdateRequest")
     class PatchSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=services.TITLE_MAX, required=False)
         description = serializers.CharField(
@@ -110,14 +126,21 @@ class StreamDetailApi(APIView):
             max_length=services.DESCRIPTION_MAX,
         )
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(
+        operation_id="streams_retrieve",
+        responses={200: StreamDetail, **errors(404)},
+    )
     def get(self, request: Request, stream_id: int) -> Response:
         stream = selectors.get_stream(stream_id)
         if stream is None:
             raise NotFound("Stream not found.")
         return Response(_stream_view(request, stream))
 
-    @extend_schema(request=PatchSerializer, responses={200: dict})
+    @extend_schema(
+        request=PatchSerializer,
+        responses={200: OwnerStream, **errors(400, 401, 403, 404)},
+        auth=LOGIN_CSRF_AUTH,
+    )
     def patch(self, request: Request, stream_id: int) -> Response:
         user = _user(request)
         data = self.PatchSerializer(data=request.data)
@@ -133,14 +156,18 @@ def _key_response(stream: LiveStream) -> Response:
 
 
 class StreamKeyApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: StreamKey, **errors(401, 403, 404)}, auth=LOGIN_AUTH)
     def get(self, request: Request, stream_id: int) -> Response:
         """The stream key and the RTMP server URL to paste into OBS (owner only)."""
         return _key_response(access_stream(_user(request), stream_id))
 
 
 class StreamKeyRotateApi(APIView):
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(
+        request=None,
+        responses={200: StreamKey, **errors(401, 403, 404, 409)},
+        auth=LOGIN_CSRF_AUTH,
+    )
     def post(self, request: Request, stream_id: int) -> Response:
         """A new key; the old one stops working. 409 while live."""
         user = _user(request)
@@ -148,28 +175,40 @@ class StreamKeyRotateApi(APIView):
 
 
 class StreamStartApi(APIView):
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(
+        request=None,
+        responses={200: OwnerStream, **errors(401, 403, 404, 409)},
+        auth=LOGIN_CSRF_AUTH,
+    )
     def post(self, request: Request, stream_id: int) -> Response:
         stream = services.do_go_live(stream_id=stream_id, user=_user(request))
         return Response(owner_stream(stream))
 
 
 class StreamEndApi(APIView):
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(
+        request=None,
+        responses={200: OwnerStream, **errors(401, 403, 404, 409)},
+        auth=LOGIN_CSRF_AUTH,
+    )
     def post(self, request: Request, stream_id: int) -> Response:
         stream = services.do_end_stream(stream_id=stream_id, user=_user(request))
         return Response(owner_stream(stream))
 
 
 class StreamCancelApi(APIView):
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(
+        request=None,
+        responses={200: OwnerStream, **errors(401, 403, 404, 409)},
+        auth=LOGIN_CSRF_AUTH,
+    )
     def post(self, request: Request, stream_id: int) -> Response:
         stream = services.do_cancel_stream(stream_id=stream_id, user=_user(request))
         return Response(owner_stream(stream))
 
 
 class StreamStatsApi(APIView):
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: StreamStats, **errors(401, 403, 404)}, auth=LOGIN_AUTH)
     def get(self, request: Request, stream_id: int) -> Response:
         stream = access_stream(_user(request), stream_id)
         return Response(selectors.stream_stats(stream))

@@ -68,6 +68,8 @@ class _StreamSocket(Socket):
 
 
 class StreamRoomSocket(_StreamSocket):
+    metrics_kind = "room"
+
     async def connect(self) -> None:
         self.stream_id = _stream_id(self.scope)
         # Subscribe before the snapshot, so no event falls between the two.
@@ -89,6 +91,8 @@ class StreamRoomSocket(_StreamSocket):
 
 
 class StreamDashboardSocket(_StreamSocket):
+    metrics_kind = "dashboard"
+
     async def connect(self) -> None:
         self.stream_id = _stream_id(self.scope)
         user = socket_user(self.scope)

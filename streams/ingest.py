@@ -27,6 +27,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.metrics import INGEST_CALLBACKS
 from streams import services
 
 logger = logging.getLogger(__name__)
@@ -110,14 +111,18 @@ def _callback(kind: str):
                 actual_kind,
                 request.META.get("REMOTE_ADDR", "-"),
             )
+            INGEST_CALLBACKS.labels(actual_kind, "bad_secret").inc()
             return _answer(False, srs=srs)
         if actual_kind == UPDATE and fields["call"].startswith("update_play"):
             # nginx-rtmp also reports its players (and its own HLS relay) here.
+            INGEST_CALLBACKS.labels(actual_kind, "allowed").inc()
             return _answer(True, srs=srs)
         if not fields["name"]:
             logger.info("ingest %s refused: empty stream key (client %s)", actual_kind, client)
+            INGEST_CALLBACKS.labels(actual_kind, "refused").inc()
             return _answer(False, srs=srs)
         result = _HANDLERS[actual_kind](stream_key=fields["name"], client_id=client)
+        INGEST_CALLBACKS.labels(actual_kind, "allowed" if result.allowed else "refused").inc()
         if result.allowed:
             # Heartbeats arrive every few seconds per stream: keep them out of INFO.
             log = logger.debug if actual_kind == UPDATE else logger.info

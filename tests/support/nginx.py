@@ -1,5 +1,6 @@
-"""A real nginx with the rtmp module, running the shipped ``deploy/nginx-rtmp.conf``
-(ports, paths, callback URL and timings substituted), and ffmpeg publishers.
+"""A real nginx with the rtmp module, configured by ``deploy/ingest_conf.py`` from the
+shipped template ``deploy/nginx-rtmp.conf`` (the same renderer ``make run`` and
+docker-compose use), and ffmpeg publishers.
 
 nginx runs in the foreground (``daemon off``) as a ``ManagedProcess``; everything it
 writes (pid, temp files, HLS) stays under the test's directory.
@@ -7,71 +8,66 @@ writes (pid, temp files, HLS) stays under the test's directory.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 
 from tests.support.servers import ROOT, ManagedProcess, free_port
 
-DEPLOY_CONF = ROOT / "deploy" / "nginx-rtmp.conf"
-RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+
+def _load_ingest_conf() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("ingest_conf", ROOT / "deploy" / "ingest_conf.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _replace(text: str, old: str, new: str) -> str:
-    assert old in text, f"{old!r} not in {DEPLOY_CONF}"
-    return text.replace(old, new)
+ingest_conf = _load_ingest_conf()
 
 
-def render_conf(
-    *,
-    prefix: Path,
-    rtmp_port: int,
-    http_port: int,
-    app_url: str,
-    secret: str,
-    update_seconds: int,
-) -> str:
-    text = DEPLOY_CONF.read_text()
-    text = _replace(text, "user www-data;", "user root root;")
-    text = _replace(text, "/tmp/nginx-rtmp", str(prefix))
-    text = _replace(text, "listen 1935;", f"listen 127.0.0.1:{rtmp_port};")
-    text = _replace(text, "rtmp://127.0.0.1:1935/hls", f"rtmp://127.0.0.1:{rtmp_port}/hls")
-    text = _replace(text, "listen 8080;", f"listen 127.0.0.1:{http_port};")
-    text = _replace(text, "http://web:8000", app_url)
-    text = _replace(text, "change-me-ingest-secret", secret)
-    text = _replace(text, "notify_update_timeout 30s;", f"notify_update_timeout {update_seconds}s;")
-    return text
+def ingest_env(
+    *, prefix: Path, rtmp_port: int, http_port: int, app_url: str, secret: str, update_seconds: int
+) -> dict[str, str]:
+    """The environment ``deploy/ingest_conf.py`` renders from, for a test's nginx."""
+    return {
+        "INGEST_APP_URL": app_url,
+        "INGEST_SECRET": secret,
+        "INGEST_RTMP_PORT": str(rtmp_port),
+        "INGEST_HTTP_PORT": str(http_port),
+        "INGEST_BIND": "127.0.0.1",
+        "INGEST_WORK_DIR": str(prefix),
+        "HLS_DIR": str(prefix / "hls"),
+        "INGEST_UPDATE_INTERVAL_SECONDS": str(update_seconds),
+    }
 
 
 class NginxRtmp(ManagedProcess):
     def __init__(self, log_dir: Path, *, app_url: str, secret: str, update_seconds: int = 2):
         self.prefix = log_dir / "nginx"
-        for sub in ("hls", "client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (self.prefix / sub).mkdir(parents=True, exist_ok=True)
         self.rtmp_port = free_port()
         self.http_port = free_port()
         self.conf_path = self.prefix / "nginx.conf"
-        self.conf_path.write_text(
-            render_conf(
+        values = ingest_conf.write(
+            self.conf_path,
+            ingest_env(
                 prefix=self.prefix,
                 rtmp_port=self.rtmp_port,
                 http_port=self.http_port,
                 app_url=app_url,
                 secret=secret,
                 update_seconds=update_seconds,
-            )
+            ),
         )
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         super().__init__(
-            "nginx",
-            [nginx, "-p", str(self.prefix), "-c", str(self.conf_path)],
-            dict(os.environ),
-            log_dir,
+            "nginx", ingest_conf.command(self.conf_path, values), dict(os.environ), log_dir
         )
         self.wait_ready()
 

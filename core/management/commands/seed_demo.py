@@ -16,7 +16,7 @@ from accounts.models import User
 from streams.models import LiveStream
 from streams.services import do_create_stream
 
-CREDENTIALS_FILE = Path(settings.BASE_DIR) / ".data" / "demo-credentials.json"
+CREDENTIALS_FILE = Path(settings.DATA_DIR) / "demo-credentials.json"
 
 
 class Command(BaseCommand):

@@ -1,0 +1,46 @@
+"""OpenAPI shapes of the donation and overlay payloads, for the schema only."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from donations.models import StreamDonation
+
+
+class DonationCreated(serializers.Serializer):
+    """``POST /api/streams/{id}/donations``: confirm ``client_secret`` with Stripe.js."""
+
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(
+        choices=StreamDonation.PaymentStatus.choices,
+        help_text="`pending` when created; a replayed request shows the current status.",
+    )
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2, coerce_to_string=True)
+    currency = serializers.CharField()
+    client_secret = serializers.CharField(help_text="The PaymentIntent's client secret.")
+    publishable_key = serializers.CharField(help_text="The Stripe publishable key.")
+
+
+class Overlay(serializers.Serializer):
+    token = serializers.CharField(help_text="Secret: whoever has it can show the alerts.")
+    alerts_url = serializers.URLField(help_text="The OBS browser-source URL.")
+
+
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}]})
+class IntegerOrStringField(serializers.Field):
+    pass
+
+
+class DonationAlert(serializers.Serializer):
+    """The ``donation`` event sent to the overlays (SPEC §7, ``realtime.event_types``)."""
+
+    type = serializers.CharField(help_text='Always "donation".')
+    id = IntegerOrStringField(help_text="The donation id; `test-…` for a test alert.")
+    display_name = serializers.CharField(help_text='"Anonymous" when anonymous.')
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2, coerce_to_string=True)
+    currency = serializers.CharField()
+    message = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    test = serializers.BooleanField(required=False, help_text="A test alert: no money moved.")
+    replay = serializers.BooleanField(required=False, help_text="Re-sent by the owner.")
