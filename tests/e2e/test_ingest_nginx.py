@@ -162,3 +162,32 @@ def test_duplicate_publish_reconnect_within_grace_and_end_after_grace(stack, log
     ended = fresh(stream)
     assert ended.status == "ended" and ended.actual_start == started
     assert_key_not_logged(key, web, ingest)
+
+
+def test_hls_plays_with_an_encoder_left_at_its_default_keyframe_interval(stack, log_dir):
+    """x264's default GOP (250 frames, ~17 s at 15 fps) makes segments far longer than
+    the 2 s target: the playlist must still only name segments that exist."""
+    _web, ingest = stack
+    stream = make_stream()
+    process = ffmpeg_publish(
+        log_dir, ingest.publish_url(stream.stream_key), "ffmpeg-default-gop", rate=15, gop=None
+    )
+    try:
+        url = ingest.playlist_url(stream.id)
+        wait_until(lambda: httpx.get(url).status_code == 200, "the HLS playlist", timeout=60)
+        checked = 0
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            playlist = httpx.get(url)
+            assert playlist.status_code == 200
+            segments = [line for line in playlist.text.splitlines() if line.endswith(".ts")]
+            assert segments, playlist.text
+            base = url.rsplit("/", 1)[0]
+            for segment in segments:
+                response = httpx.get(f"{base}/{segment}")
+                assert response.status_code == 200, (segment, playlist.text)
+                checked += 1
+            time.sleep(2)
+        assert checked > 10
+    finally:
+        process.stop()

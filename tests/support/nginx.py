@@ -96,8 +96,18 @@ class NginxRtmp(ManagedProcess):
         raise RuntimeError(f"nginx not ready after {timeout}s:\n{self.log()}")
 
 
-def ffmpeg_publish(log_dir: Path, url: str, name: str, seconds: int = 120) -> ManagedProcess:
-    """Push a generated test picture to ``url`` in real time, like OBS would."""
+def ffmpeg_publish(
+    log_dir: Path,
+    url: str,
+    name: str,
+    seconds: int = 120,
+    *,
+    rate: int = 10,
+    gop: int | None = 10,
+) -> ManagedProcess:
+    """Push a generated test picture to ``url`` in real time, like OBS would.
+    ``gop=None`` leaves x264's default keyframe interval (250 frames), as an encoder
+    left at its defaults does."""
     cmd = [
         shutil.which("ffmpeg") or "/usr/bin/ffmpeg",
         "-hide_banner",
@@ -108,7 +118,7 @@ def ffmpeg_publish(log_dir: Path, url: str, name: str, seconds: int = 120) -> Ma
         "-f",
         "lavfi",
         "-i",
-        "testsrc=size=160x120:rate=10",
+        f"testsrc=size=160x120:rate={rate}",
         "-t",
         str(seconds),
         "-c:v",
@@ -117,8 +127,7 @@ def ffmpeg_publish(log_dir: Path, url: str, name: str, seconds: int = 120) -> Ma
         "ultrafast",
         "-tune",
         "zerolatency",
-        "-g",
-        "10",
+        *(["-g", str(gop)] if gop is not None else []),
         "-pix_fmt",
         "yuv420p",
         "-f",
