@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 
 from core.api import json_error
+from core.middleware import HybridMiddleware
 
 # API calls a locked-out session may still make: leave it, or log in as someone else.
 _API_ALLOWED = ("/api/auth/logout", "/api/auth/login", "/api/auth/csrf", "/api/auth/signup")
@@ -31,26 +31,15 @@ def _refusal(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
-class AccountStatusMiddleware:
+class AccountStatusMiddleware(HybridMiddleware):
     """After ``AuthenticationMiddleware``: API calls of an inactive account's session
     get ``403 account_inactive``; a page request ends the session."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> Any:
-        if self.is_async:
-            return self._acall(request)
+    def handle(self, request: HttpRequest) -> Any:
         refused = _refusal(request) if _has_session_user(request) else None
         return refused or self.get_response(request)
 
-    async def _acall(self, request: HttpRequest) -> HttpResponse:
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
         if _has_session_user(request):
             refused = await sync_to_async(_refusal)(request)
             if refused is not None:

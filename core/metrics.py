@@ -39,7 +39,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from prometheus_client import (
@@ -56,6 +55,7 @@ from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
 from core import logging as log_context
+from core.middleware import HybridMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -241,23 +241,12 @@ def _static_prefix() -> str:
     return "/" + settings.STATIC_URL.lstrip("/")
 
 
-class RequestTelemetryMiddleware:
+class RequestTelemetryMiddleware(HybridMiddleware):
     """First in ``MIDDLEWARE``: gives each request its id (``core/logging.py``: the log
     context, echoed as ``X-Request-ID``) and times it into
     ``eldonia_http_request_duration_seconds``."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> Any:
-        if self.is_async:
-            return self._acall(request)
+    def handle(self, request: HttpRequest) -> Any:
         request_id, token, started = self._begin(request)
         response = None
         try:
@@ -266,7 +255,7 @@ class RequestTelemetryMiddleware:
         finally:
             self._end(request, response, request_id, token, started)
 
-    async def _acall(self, request: HttpRequest) -> Any:
+    async def ahandle(self, request: HttpRequest) -> Any:
         request_id, token, started = self._begin(request)
         response = None
         try:
