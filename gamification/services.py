@@ -116,7 +116,16 @@ WITH action AS (
 locked AS (
     SELECT p.stream_id, s.streamer_id, p.minutes_awarded AS old,
            GREATEST(0, FLOOR(EXTRACT(EPOCH FROM (
-               LEAST(COALESCE(s.actual_end, %(now)s), %(now)s) - s.actual_start)) / 60
+               LEAST(COALESCE(s.actual_end,
+                             -- live: up to the ingest's last sign of the broadcast
+                             -- (publish-done, else last callback); started by hand:
+                             -- up to now. A grace that expires is never paid.
+                             CASE WHEN s.ingest_seen_at IS NULL THEN %(now)s
+                                  WHEN s.ingest_client_id IS NULL
+                                       AND s.ingest_done_at IS NOT NULL
+                                  THEN s.ingest_done_at
+                                  ELSE s.ingest_seen_at END),
+                    %(now)s) - s.actual_start)) / 60
            ))::int AS target
     FROM gamification_stream_exp p
     JOIN live_streams s ON s.id = p.stream_id

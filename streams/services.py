@@ -234,10 +234,12 @@ def do_go_live(*, stream_id: int, user: User | None = None) -> LiveStream:
     return stream
 
 
-def _end(stream: LiveStream, now: datetime, *, reason: str) -> None:
-    """Caller holds the row lock and has checked the transition."""
+def _end(stream: LiveStream, end_at: datetime, *, reason: str) -> None:
+    """Caller holds the row lock and has checked the transition. ``end_at`` is when
+    the broadcast really stopped (``actual_end``), never before it started."""
     stream.status = Status.ENDED
-    stream.actual_end = now
+    start = stream.actual_start
+    stream.actual_end = max(end_at, start) if start is not None else end_at
     was_connected = stream.ingest_client_id is not None
     stream.ingest_client_id = None
     stream.save(
@@ -346,6 +348,15 @@ def _ingest_expired(stream: LiveStream, now: datetime) -> bool:
     return stream.ingest_seen_at <= cutoff
 
 
+def _broadcast_stopped_at(stream: LiveStream) -> datetime:
+    """When an expired ingest-driven broadcast really stopped (SPEC §4): the
+    publish-done callback when the grace ran out, else the ingest server's last
+    callback. Neither the grace period nor the watchdog's delay is live time."""
+    if stream.ingest_client_id is None and stream.ingest_done_at is not None:
+        return stream.ingest_done_at
+    return stream.ingest_seen_at or _now()
+
+
 def _expiry_reason(stream: LiveStream) -> str:
     if stream.ingest_client_id is None:
         return "reconnect grace expired"
@@ -366,7 +377,7 @@ def do_ingest_publish(*, stream_key: str, client_id: str) -> IngestResult:
         if stream.status == Status.LIVE and _ingest_expired(stream, now):
             # Grace ran out before the periodic job noticed: the stream is over.
             reason = _expiry_reason(stream)
-            _end(stream, now, reason=reason)
+            _end(stream, _broadcast_stopped_at(stream), reason=reason)
             return _reject(f"stream ended: {reason}", stream)
         if stream.status == Status.LIVE and stream.ingest_client_id not in (None, client_id):
             if not _session_silent(stream, now):
@@ -446,7 +457,11 @@ def do_ingest_update(*, stream_key: str, client_id: str) -> IngestResult:
         if stream.status != Status.LIVE:
             return _reject(f"stream is {stream.status}", stream)
         if _ingest_expired(stream, now):
-            _end(stream, now, reason="ingest silent longer than the grace period")
+            _end(
+                stream,
+                _broadcast_stopped_at(stream),
+                reason="ingest silent longer than the grace period",
+            )
             return _reject("stream ended: ingest silent", stream)
         if stream.ingest_client_id != client_id:
             return _reject("not the active publisher", stream)
@@ -484,7 +499,7 @@ def end_stale_streams(*, now: datetime | None = None) -> list[int]:
             )
             if stream is None or not _ingest_expired(stream, now):
                 continue
-            _end(stream, now, reason=_expiry_reason(stream))
+            _end(stream, _broadcast_stopped_at(stream), reason=_expiry_reason(stream))
             ended.append(stream_id)
     return ended
 
