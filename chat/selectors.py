@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.db import connection
@@ -10,11 +10,17 @@ from django.db.models import QuerySet
 
 from chat.models import ChatBan, ChatMessage, ChatModerator
 from chat.serializers import chat_message_payload
+from realtime.snapshots import RECOVERY_SIZE
 from streams.models import LiveStream
 from streams.selectors import get_stream
 from streams.serializers import public_stream
 
 HISTORY_SIZE = 50
+# Chat recovery (SPEC §7): a reconnect with ``since`` gets every visible message after
+# it when it is within the last RECOVERY_SIZE messages (the Redis snapshot) or the last
+# RECOVERY_WINDOW (the database), up to RECOVERY_MAX_MESSAGES.
+RECOVERY_WINDOW = timedelta(minutes=10)
+RECOVERY_MAX_MESSAGES = 3000
 OPEN_STATUSES = (LiveStream.Status.SCHEDULED, LiveStream.Status.LIVE, None)
 
 
@@ -118,5 +124,33 @@ def room_snapshot_data(stream_id: int) -> tuple[dict[str, Any] | None, list[dict
     if stream is None:
         return None, []
     payload = public_stream(stream, viewer_count=0)
-    history = recent_history(stream_id=stream.id, channel_id=stream.streamer_id)
+    # The cache keeps the last RECOVERY_SIZE: a reconnect with ``since`` reads from it.
+    history = recent_history(
+        stream_id=stream.id, channel_id=stream.streamer_id, limit=RECOVERY_SIZE
+    )
     return payload, history
+
+
+def recover_after(*, stream_id: int, since: int, now: datetime) -> list[dict] | None:
+    """Chat recovery beyond the cached last ``RECOVERY_SIZE`` messages (SPEC §7): the
+    visible messages after message ``since`` when it is at most
+    ``RECOVERY_WINDOW`` old, oldest first; ``None`` when they cannot be recovered
+    (older, unknown id, or more than ``RECOVERY_MAX_MESSAGES``)."""
+    stream = get_stream(stream_id)
+    if stream is None:
+        return None
+    anchor = (
+        ChatMessage.objects.filter(id=since, stream_id=stream_id)
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if anchor is None or anchor < now - RECOVERY_WINDOW:
+        return None
+    after = list(
+        visible_messages(stream_id=stream_id, channel_id=stream.streamer_id)
+        .filter(id__gt=since)
+        .order_by("id")[: RECOVERY_MAX_MESSAGES + 1]
+    )
+    if len(after) > RECOVERY_MAX_MESSAGES:
+        return None
+    return [chat_message_payload(m) for m in after]

@@ -284,6 +284,18 @@ PLATFORM_FEE_PERCENT = env("PLATFORM_FEE_PERCENT", "10") or "10"
 # 99,999,999 minor units anyway). The minimum is Stripe's per-currency minimum charge.
 DONATION_MAX_AMOUNT = env("DONATION_MAX_AMOUNT", "1000000") or "1000000"
 
+# Local test-mode payments (SPEC §9 "Local payments"): test-mode keys and a
+# STRIPE_API_BASE on this machine (make run's donations/local_stripe.py) let the watch
+# page complete a payment through POST /api/donations/{id}/test-complete, which has that
+# server deliver the signed webhook. Never with live keys or against api.stripe.com.
+STRIPE_LOCAL_TEST_MODE = (
+    STRIPE_SECRET_KEY.startswith("sk_test_")
+    and STRIPE_PUBLISHABLE_KEY.startswith("pk_test_")
+    and STRIPE_API_BASE.startswith("http://")
+    and (STRIPE_API_BASE[len("http://") :].split("/")[0].rsplit(":", 1)[0])
+    in ("127.0.0.1", "localhost", "[::1]")
+)
+
 # --------------------------------------------------------------------------- Ingest
 
 INGEST_SECRET = env("INGEST_SECRET", "") or ""

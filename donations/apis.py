@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import throttle
-from core.exceptions import NotAuthenticated, ValidationFailed
+from core.exceptions import Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from core.openapi import (
     GUEST_OR_LOGIN_CSRF_AUTH,
     LOGIN_AUTH,
@@ -18,9 +19,10 @@ from core.openapi import (
     RETRY_AFTER,
     errors,
 )
-from donations import services
-from donations.models import OverlayToken
+from donations import selectors, services
+from donations.models import OverlayToken, StreamDonation
 from donations.schemas import DonationAlert, DonationCreated, Overlay
+from streams.selectors import get_stream
 
 
 def overlay_payload(request: Request, overlay: OverlayToken) -> dict:
@@ -174,3 +176,106 @@ class DonationReplayApi(APIView):
         user = _require_login(request)
         event = services.check_replay_donation(user=user, donation_id=donation_id)
         return Response(event, status=202)
+
+
+class OwnerDonation(serializers.Serializer):
+    """One donation in the owner's list (no donor email, no payment ids)."""
+
+    id = serializers.IntegerField()
+    display_name = serializers.CharField(help_text='"Anonymous" when anonymous.')
+    amount = serializers.DecimalField(max_digits=10, decimal_places=2, coerce_to_string=True)
+    amount_refunded = serializers.DecimalField(
+        max_digits=10, decimal_places=2, coerce_to_string=True
+    )
+    currency = serializers.CharField()
+    message = serializers.CharField(allow_blank=True)
+    status = serializers.ChoiceField(choices=StreamDonation.PaymentStatus.choices)
+    flag_reason = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class OwnerDonationPage(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = OwnerDonation(many=True)
+
+
+class DonationPagination(PageNumberPagination):
+    """Paged like ``GET /api/streams``: 20 per page, ``?page_size=`` up to 100."""
+
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class DonationListCreateApi(DonationCreateApi):
+    """``/api/streams/{id}/donations``: POST creates (guests too), GET lists (owner)."""
+
+    @extend_schema(
+        operation_id="streams_donations_list",
+        parameters=[
+            OpenApiParameter("page", int, description="1-based page number."),
+            OpenApiParameter("page_size", int, description="Default 20, at most 100."),
+        ],
+        responses={200: OwnerDonationPage, **errors(401, 403, 404)},
+        auth=LOGIN_AUTH,
+        description="The stream's completed, refunded and flagged donations, newest first"
+        " (the owner only). Pending and failed attempts are left out.",
+    )
+    def get(self, request: Request, stream_id: int) -> Response:
+        user = _require_login(request)
+        stream = get_stream(stream_id)
+        if stream is None:
+            raise NotFound("Stream not found.")
+        if stream.streamer_id != user.id:
+            raise Forbidden("Only the stream's owner may see its donations.")
+        paginator = DonationPagination()
+        page = paginator.paginate_queryset(
+            selectors.stream_donations_for_owner(stream.id), request, view=self
+        )
+        response = paginator.get_paginated_response(
+            [selectors.owner_donation_payload(d) for d in page]
+        )
+        return _no_store(response)
+
+
+class DonationTestCompleteApi(APIView):
+    """SPEC §9 "Local payments": the watch page's test-mode "Complete payment" step."""
+
+    @extend_schema_serializer(component_name="DonationTestCompleteRequest")
+    class TestCompleteInputSerializer(serializers.Serializer):
+        client_secret = serializers.CharField(
+            help_text="The client_secret the donation's create response gave (proves it is yours)."
+        )
+        outcome = serializers.ChoiceField(
+            choices=["succeed", "decline"], required=False, default="succeed"
+        )
+
+    @extend_schema_serializer(component_name="DonationTestCompleted")
+    class TestCompletedSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        outcome = serializers.ChoiceField(choices=["succeeded", "declined"])
+        payment_intent_status = serializers.CharField()
+        message = serializers.CharField()
+
+    @extend_schema(
+        request=TestCompleteInputSerializer,
+        responses={202: TestCompletedSerializer, **errors(400, 403, 404, 409, 502, 503)},
+        auth=GUEST_OR_LOGIN_CSRF_AUTH,
+        description="Local test mode only (test-mode keys and `STRIPE_API_BASE` on this"
+        " machine; 404 otherwise): the local Stripe-compatible server confirms the"
+        " donation's PaymentIntent (`outcome: decline` simulates a declined card) and then"
+        " delivers the signed webhook that completes (or fails) the donation. No real"
+        " money moves.",
+    )
+    def post(self, request: Request, donation_id: int) -> Response:
+        if not isinstance(request.data, dict):
+            raise ValidationFailed("Send a JSON object.")
+        result = services.check_complete_test_payment(
+            donation_id=donation_id,
+            client_secret=request.data.get("client_secret"),
+            outcome=request.data.get("outcome", "succeed"),
+        )
+        return _no_store(Response(result, status=202))

@@ -111,3 +111,35 @@ def donation_summary(stream_id: int) -> dict[str, Any]:
         flag_reason__isnull=True,
     ).aggregate(count=Count("id"), total=Coalesce(Sum(net), Decimal("0.00")))
     return {"count": row["count"], "total": f"{row['total']:.2f}"}
+
+
+# The donations an owner sees in the dashboard list: paid ones (completed or
+# refunded) and flagged ones; never pending or failed attempts.
+OWNER_LIST_STATUSES = (
+    StreamDonation.PaymentStatus.COMPLETED,
+    StreamDonation.PaymentStatus.REFUNDED,
+)
+
+
+def stream_donations_for_owner(stream_id: int):
+    """A stream's completed, refunded and flagged donations, newest first."""
+    return StreamDonation.objects.filter(
+        Q(payment_status__in=OWNER_LIST_STATUSES) | Q(flag_reason__isnull=False),
+        stream_id=stream_id,
+    ).order_by("-created_at", "-id")
+
+
+def owner_donation_payload(donation: StreamDonation) -> dict[str, Any]:
+    """One row of ``GET /api/streams/{id}/donations``: no email, no payment ids."""
+    return {
+        "id": donation.id,
+        "display_name": public_display_name(donation),
+        "amount": f"{donation.amount:.2f}",
+        "amount_refunded": f"{donation.amount_refunded or 0:.2f}",
+        "currency": donation.currency or settings.DONATION_CURRENCY,
+        "message": donation.message or "",
+        "status": donation.payment_status,
+        "flag_reason": donation.flag_reason,
+        "created_at": donation.created_at.isoformat() if donation.created_at else None,
+        "completed_at": donation.completed_at.isoformat() if donation.completed_at else None,
+    }

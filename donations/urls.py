@@ -7,7 +7,7 @@ from donations import apis
 urlpatterns = [
     path(
         "streams/<int:stream_id>/donations",
-        apis.DonationCreateApi.as_view(),
+        apis.DonationListCreateApi.as_view(),
         name="donation-create",
     ),
     path("me/overlay", apis.OverlayApi.as_view(), name="overlay"),
@@ -17,5 +17,10 @@ urlpatterns = [
         "donations/<int:donation_id>/replay",
         apis.DonationReplayApi.as_view(),
         name="donation-replay",
+    ),
+    path(
+        "donations/<int:donation_id>/test-complete",
+        apis.DonationTestCompleteApi.as_view(),
+        name="donation-test-complete",
     ),
 ]

@@ -4,11 +4,37 @@ JSON API and the WebSockets. All user text is inserted with ``textContent``."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import render
+from django.templatetags.static import static
+from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from donations.views import DEFAULT_DURATION_SECONDS
 from streams.selectors import get_stream
+
+
+@ensure_csrf_cookie
+def browse(request: HttpRequest) -> HttpResponse:
+    """``/``: live streams, then scheduled ones; login/signup (SPEC §9)."""
+    return render(request, "pages/browse.html")
+
+
+@cache_control(max_age=86400, public=True)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for ``/favicon.ico`` whatever the page says."""
+    return HttpResponsePermanentRedirect(static("pages/favicon.svg"))
+
+
+def not_found_page(request: HttpRequest, message: str = "") -> HttpResponse:
+    """The friendly 404 page, rendered directly so it is what a person sees even with
+    ``DEBUG`` on (Django shows its technical 404 page for a raised ``Http404`` then)."""
+    return render(
+        request,
+        "404.html",
+        {"message": message or "There is nothing at this address."},
+        status=404,
+    )
 
 
 @ensure_csrf_cookie
@@ -16,7 +42,16 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "pages/dashboard.html",
-        {"ingest_rtmp_url": settings.INGEST_RTMP_URL, "currency": settings.DONATION_CURRENCY},
+        {
+            "ingest_rtmp_url": settings.INGEST_RTMP_URL,
+            "currency": settings.DONATION_CURRENCY,
+            # The streamer's guide (OBS settings and the alert browser source).
+            "keyframe_interval_seconds": 2,
+            "overlay_width": 800,
+            "overlay_height": 600,
+            "alert_duration_default": DEFAULT_DURATION_SECONDS,
+            "alert_duration_max": 120,
+        },
     )
 
 
@@ -24,7 +59,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def watch(request: HttpRequest, stream_id: int) -> HttpResponse:
     stream = get_stream(stream_id)
     if stream is None:
-        raise Http404("No such stream.")
+        return not_found_page(
+            request, "This stream does not exist, or it was removed. Find another one below."
+        )
     return render(
         request,
         "pages/watch.html",
@@ -33,5 +70,7 @@ def watch(request: HttpRequest, stream_id: int) -> HttpResponse:
             "stream_title": stream.title,
             "playback_url": settings.PLAYBACK_URL_TEMPLATE.format(stream_id=stream.id),
             "currency": settings.DONATION_CURRENCY,
+            # SPEC §9 "Local payments": a test-mode "Complete payment" step, not Stripe.js.
+            "stripe_test_mode": settings.STRIPE_LOCAL_TEST_MODE,
         },
     )

@@ -261,6 +261,23 @@ class Outlet:
             self._writer = asyncio.ensure_future(self._drain())
         self._wakeup.set()
 
+    async def drained(self, timeout: float = SLOW_CLOSE_GRACE) -> None:
+        """Wait until a large frame just written (a recovered chat history) has mostly
+        left, so it does not count against the slow-reader bound of the live events
+        that follow; a reader that does not take it in ``timeout`` is too slow."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not self.dead:
+            transport = self.transport
+            size = (
+                transport.get_write_buffer_size() if transport is not None else self._queued_bytes
+            )
+            if size <= MAX_BUFFER_BYTES // 2:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                self.too_slow()
+                return
+            await asyncio.sleep(0.02)
+
     def send_message(self, message: Message) -> None:
         """A frame for this socket alone (snapshot, ``error``, ``pong``), in order
         with the room's events, whether or not the socket is ``open`` yet."""

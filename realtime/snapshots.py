@@ -5,8 +5,11 @@ Keys (under ``core.redis.key("snap", sid, ...)``), all expiring after ``TTL_SECO
 
 * ``stream``: the public stream payload (JSON text, ``viewer_count`` filled per join),
   or ``null`` for a stream that does not exist.
-* ``chat``: a sorted set of the last ``HISTORY_SIZE`` visible messages (JSON text),
-  scored by message id, so out-of-order publishes still read oldest first.
+* ``chat``: a sorted set of the last ``RECOVERY_SIZE`` (500) visible messages (JSON
+  text), scored by message id, so out-of-order publishes still read oldest first. A
+  join reads the last ``HISTORY_SIZE`` (50) of them; a reconnect with ``since`` reads
+  every message after its id, when the set still vouches for completeness (SPEC §7
+  chat recovery).
 * ``ver``: bumped by every change; a refill from the database is written only if no
   change happened since it started reading, so a refill never overwrites a newer
   message with an older view.
@@ -30,6 +33,7 @@ from core.redis import get_async_redis, get_redis, key
 from realtime.loops import PerLoop
 
 HISTORY_SIZE = 50
+RECOVERY_SIZE = 500
 TTL_SECONDS = 30
 MISSING_TTL_SECONDS = 5
 VERSION_TTL_SECONDS = 24 * 3600
@@ -77,6 +81,11 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def item_text(message: dict[str, Any]) -> str:
+    """A chat message as the snapshot stores and sends it."""
+    return _dumps(message)
+
+
 def room_id(group: str) -> int | None:
     """The stream id of a viewers' room group (``stream.{id}``), else ``None``."""
     if group.startswith("stream."):
@@ -98,7 +107,7 @@ def queue_update(pipe: Any, sid: int, event: dict[str, Any]) -> None:
     if kind == "chat.message":
         item = {k: event[k] for k in ("id", "user", "text", "created_at") if k in event}
         pipe.eval(
-            _APPEND, 3, *_keys(sid), item["id"], _dumps(item), HISTORY_SIZE, VERSION_TTL_SECONDS
+            _APPEND, 3, *_keys(sid), item["id"], _dumps(item), RECOVERY_SIZE, VERSION_TTL_SECONDS
         )
         return
     pipe.eval(_INVALIDATE, 3, *_keys(sid), VERSION_TTL_SECONDS)
@@ -122,40 +131,74 @@ _loads: PerLoop[dict[tuple[int, Any], asyncio.Future]] = PerLoop(dict)
 
 
 class Snapshot:
-    """A room's join snapshot. ``history_items`` are JSON texts, oldest first."""
+    """A room's join snapshot. ``history_items`` are JSON texts, oldest first (the last
+    ``HISTORY_SIZE`` messages). For a join with ``since``: ``recovered_items`` are
+    exactly the messages after it, or ``None`` when they cannot be vouched for."""
 
-    __slots__ = ("history_items", "stream")
+    __slots__ = ("history_items", "recovered_items", "since", "stream")
 
     def __init__(self, stream: dict[str, Any], history_items: list[str]) -> None:
         self.stream = stream
         self.history_items = history_items
+        self.since: int | None = None
+        self.recovered_items: list[str] | None = None
+
+    def _sent_items(self) -> list[str]:
+        return self.history_items if self.recovered_items is None else self.recovered_items
 
     def history_frame(self) -> bytes:
-        """``chat.history {messages}`` built from the cached texts (no re-encode)."""
+        """``chat.history {messages}`` built from the cached texts (no re-encode); with
+        ``recovered`` when the join asked for ``since`` (SPEC §7 chat recovery)."""
+        flag = b""
+        if self.since is not None:
+            flag = b',"recovered":' + (b"false" if self.recovered_items is None else b"true")
         return (
             b'{"type":"chat.history","messages":['
-            + ",".join(self.history_items).encode("utf-8")
-            + b"]}"
+            + ",".join(self._sent_items()).encode("utf-8")
+            + b"]"
+            + flag
+            + b"}"
         )
 
     def history_ids(self) -> set[Any]:
-        return {json.loads(item)["id"] for item in self.history_items}
+        return {json.loads(item)["id"] for item in self._sent_items()}
 
 
-async def room_snapshot(sid: int, loader: Loader) -> Snapshot | None:
+def _recover(items: list[tuple[int, str]], total: int, since: int) -> list[str] | None:
+    """The messages after ``since`` from the last ``RECOVERY_SIZE`` (``items``: the
+    cached ``(id, text)`` from ``since`` on), or ``None`` when the set cannot vouch that
+    none is missing: it is complete when it holds every visible message (fewer than
+    ``RECOVERY_SIZE``) or reaches back to ``since`` itself."""
+    if total < RECOVERY_SIZE or (items and items[0][0] <= since):
+        return [text for mid, text in items if mid > since]
+    return None
+
+
+async def room_snapshot(sid: int, loader: Loader, since: int | None = None) -> Snapshot | None:
     """The snapshot of stream ``sid`` (``None``: no such stream): one Redis round
-    trip when cached; otherwise ``loader`` (database) and a refill."""
+    trip when cached; otherwise ``loader`` (database) and a refill. With ``since``,
+    ``recovered_items`` are exactly the messages after it, or ``None`` when the set
+    cannot vouch (the caller may still try the database)."""
     client = _clients.get()
     ver_key, stream_key, chat_key = _keys(sid)
     pipe = client.pipeline(transaction=False)
     pipe.get(ver_key)
     pipe.get(stream_key)
-    pipe.zrange(chat_key, 0, -1)
-    version, stream_text, items = await pipe.execute()
+    pipe.zrange(chat_key, -HISTORY_SIZE, -1)
+    if since is not None:
+        pipe.zrangebyscore(chat_key, since, "+inf", withscores=True)
+        pipe.zcard(chat_key)
+    replies = await pipe.execute()
+    version, stream_text, items = replies[:3]
     if stream_text is not None:
         if stream_text == "null":
             return None
-        return Snapshot(json.loads(stream_text), list(items))
+        snap = Snapshot(json.loads(stream_text), list(items))
+        if since is not None:
+            snap.since = since
+            after = [(int(score), text) for text, score in replies[3]]
+            snap.recovered_items = _recover(after, replies[4], since)
+        return snap
     # A miss: one database load per process, room and version, however many sockets
     # join meanwhile (a reconnect storm would otherwise load it once per socket). Only
     # a load that started at the version this socket read (after it subscribed) is
@@ -168,10 +211,22 @@ async def room_snapshot(sid: int, loader: Loader) -> Snapshot | None:
             _load_and_refill(client, sid, version, loader)
         )
         future.add_done_callback(lambda _: loads.pop(load_key, None))
-    return await asyncio.shield(future)
+    loaded = await asyncio.shield(future)
+    if loaded is None:
+        return None
+    stream, ids, texts = loaded
+    snap = Snapshot(stream, texts[-HISTORY_SIZE:])
+    if since is not None:
+        snap.since = since
+        start = next((i for i, mid in enumerate(ids) if mid >= since), len(ids))
+        after = list(zip(ids[start:], texts[start:], strict=True))
+        snap.recovered_items = _recover(after, len(ids), since)
+    return snap
 
 
-async def _load_and_refill(client: Any, sid: int, version: Any, loader: Loader) -> Snapshot | None:
+async def _load_and_refill(
+    client: Any, sid: int, version: Any, loader: Loader
+) -> tuple[dict[str, Any], list[int], list[str]] | None:
     ver_key, stream_key, chat_key = _keys(sid)
     stream, history = await loader(sid)
     history_items = [_dumps(m) for m in history]
@@ -185,7 +240,7 @@ async def _load_and_refill(client: Any, sid: int, version: Any, loader: Loader) 
     await client.eval(_REFILL, 3, ver_key, stream_key, chat_key, *args)
     if stream is None:
         return None
-    return Snapshot(stream, history_items)
+    return stream, [m["id"] for m in history], history_items
 
 
 async def close_clients() -> None:

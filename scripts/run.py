@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -66,6 +67,42 @@ def _ingest(env: dict[str, str], host: str, port: int) -> tuple[list[str] | None
     )
 
 
+# The DEBUG defaults of config/settings.py: with these (or no) keys there is no Stripe.
+STRIPE_PLACEHOLDERS = {
+    "STRIPE_SECRET_KEY": "sk_test_placeholder",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_placeholder",
+}
+
+
+def _local_payments(env: dict[str, str], host: str, port: int) -> tuple[list[str] | None, str]:
+    """With placeholder keys and no STRIPE_API_BASE: the local Stripe-compatible server's
+    command (donations/local_stripe.py; SPEC §9 "Local payments"), STRIPE_API_BASE set
+    for the app, and what to tell the user. The webhook secret reaches it through the
+    environment (STRIPE_WEBHOOK_SECRET, else the same dev default the app uses)."""
+    if env.get("STRIPE_API_BASE") or any(
+        env.get(name) not in (None, "", value) for name, value in STRIPE_PLACEHOLDERS.items()
+    ):
+        return None, f"  payments    Stripe at {env.get('STRIPE_API_BASE') or 'api.stripe.com'}"
+    stripe_port = int(env.get("STRIPE_LOCAL_PORT") or 0)
+    if not stripe_port:
+        with socket.socket() as sock:
+            busy = sock.connect_ex(("127.0.0.1", 12111)) == 0
+        stripe_port = 12111
+        if busy:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                stripe_port = sock.getsockname()[1]
+    app_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+    env["STRIPE_API_BASE"] = f"http://127.0.0.1:{stripe_port}"
+    webhook_url = f"http://{app_host}:{port}/webhooks/stripe/"
+    cmd = [PY, "-m", "donations.local_stripe", "--port", str(stripe_port)]
+    return [*cmd, "--webhook-url", webhook_url], (
+        f"  payments    test mode (local Stripe-compatible server on {env['STRIPE_API_BASE']},\n"
+        f"              webhooks to {webhook_url}); no real money: the watch page\n"
+        '              offers a test-mode "Complete payment" button'
+    )
+
+
 def _relay_ingest_log(stream: object) -> None:
     """nginx's stderr, with the normal-but-alarming lines explained once."""
     explained = False
@@ -98,6 +135,7 @@ def main() -> int:
         print("Demo data:")
         subprocess.run([*manage, "seed_demo"], env=env, check=True)
         ingest_cmd, ingest_note = _ingest(env, host, port)
+        payments_cmd, payments_note = _local_payments(env, host, port)
         commands = {
             # Client WebSocket messages over 64 KiB are refused, never buffered.
             "web": asgi_server.command(host, port, server=server, python=PY),
@@ -119,6 +157,10 @@ def main() -> int:
             name: subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)
             for name, cmd in commands.items()
         }
+        if payments_cmd is not None:
+            procs["payments"] = subprocess.Popen(
+                payments_cmd, env=env, cwd=ROOT, start_new_session=True
+            )
         if ingest_cmd is not None:
             procs["ingest"] = subprocess.Popen(
                 ingest_cmd, env=env, cwd=ROOT, start_new_session=True, stderr=subprocess.PIPE
@@ -135,6 +177,7 @@ def main() -> int:
             f"  admin       {base}/admin/  (new admin, in a second terminal:\n"
             f"              .venv/bin/python scripts/manage.py createsuperuser)\n"
             f"{ingest_note}\n"
+            f"{payments_note}\n"
             f"Press Ctrl-C to stop.\n",
             flush=True,
         )

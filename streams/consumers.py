@@ -15,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from urllib.parse import parse_qs
 
 from django.conf import settings
+from django.utils import timezone
 
 from accounts.selectors import account_is_active
-from chat.selectors import room_snapshot_data
+from chat.selectors import recover_after, room_snapshot_data
 from chat.services import check_send_chat_message
+from core.inputs import parse_id
 from realtime import event_types, groups, snapshots
 from realtime.auth import socket_user
 from realtime.fanout import Message
@@ -38,6 +41,12 @@ logger = logging.getLogger(__name__)
 _load_snapshot = db_call(room_snapshot_data)
 _send_chat = db_call(check_send_chat_message)
 _account_is_active = db_call(account_is_active)
+_recover_after = db_call(recover_after)
+
+# A recovered history larger than this is not sent (the client gets the last 50 and
+# ``recovered: false``); one larger than LARGE_FRAME_BYTES is let out before live events.
+RECOVERY_MAX_BYTES = 1024 * 1024
+LARGE_FRAME_BYTES = 64 * 1024
 
 
 def _stream_id(scope: dict[str, Any]) -> int:
@@ -58,12 +67,36 @@ class _StreamSocket(Socket):
         )
 
     async def snapshot(self) -> snapshots.Snapshot | None:
-        return await snapshots.room_snapshot(self.stream_id, _load_snapshot)
+        """The join snapshot; with ``?since=<last chat message id seen>``, the chat
+        messages after it when they can be vouched for (SPEC §7 chat recovery): from the
+        Redis snapshot (last 500), else from the database (last 10 minutes)."""
+        raw = (
+            parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("since") or [""]
+        )[0]
+        since = parse_id(raw) if raw else None
+        self.bad_since = bool(raw) and since is None
+        snap = await snapshots.room_snapshot(self.stream_id, _load_snapshot, since)
+        if snap is None or since is None:
+            return snap
+        if snap.recovered_items is None:
+            found = await _recover_after(stream_id=self.stream_id, since=since, now=timezone.now())
+            if found is not None:
+                snap.recovered_items = [snapshots.item_text(m) for m in found]
+        if snap.recovered_items is not None and (
+            sum(len(item) for item in snap.recovered_items) > RECOVERY_MAX_BYTES
+        ):
+            snap.recovered_items = None  # too much to send at once: the usual last 50
+        return snap
 
     async def send_snapshot(self, snap: snapshots.Snapshot, viewer_count: int) -> None:
         stream = {**snap.stream, "viewer_count": viewer_count}
         await self.send_event(event_types.stream_state(stream))
-        self.outlet.send_message(Message(snap.history_frame()))
+        frame = snap.history_frame()
+        self.outlet.send_message(Message(frame))
+        if self.bad_since:
+            await self.send_error("invalid_since", "since must be a chat message id.")
+        if len(frame) > LARGE_FRAME_BYTES:
+            await self.outlet.drained()
         self.open(snap.history_ids)
 
 

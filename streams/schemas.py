@@ -18,6 +18,9 @@ class PublicStream(serializers.Serializer):
     title = serializers.CharField()
     description = serializers.CharField(help_text="Empty when none was given.")
     status = serializers.ChoiceField(choices=LiveStream.Status.choices)
+    reconnecting = serializers.BooleanField(
+        help_text="Live, but the broadcaster dropped and the reconnect grace is running."
+    )
     streamer = PublicUser()
     scheduled_start = serializers.DateTimeField(allow_null=True)
     actual_start = serializers.DateTimeField(allow_null=True)

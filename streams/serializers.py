@@ -25,6 +25,12 @@ def public_stream(stream: LiveStream, *, viewer_count: int | None = None) -> dic
         "title": stream.title,
         "description": stream.description or "",
         "status": stream.status,
+        # Live, but OBS dropped and the reconnect grace is running ("reconnecting…").
+        "reconnecting": (
+            stream.status == LiveStream.Status.LIVE
+            and stream.ingest_client_id is None
+            and stream.ingest_done_at is not None
+        ),
         "streamer": public_user(stream.streamer),
         "scheduled_start": _iso(stream.scheduled_start),
         "actual_start": _iso(stream.actual_start),

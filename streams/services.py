@@ -135,6 +135,10 @@ def _clean_description(description: object) -> str | None:
     return description.strip() or None
 
 
+# A scheduled start this far in the past is still accepted (client clock skew).
+SCHEDULE_PAST_TOLERANCE_SECONDS = 60
+
+
 def check_create_stream(
     *,
     streamer: User,
@@ -145,6 +149,13 @@ def check_create_stream(
     if scheduled_start is not None and timezone.is_naive(scheduled_start):
         raise ValidationFailed(
             "scheduled_start: include a time zone (ISO 8601, e.g. 2026-01-01T20:00:00Z).",
+            extra={"field": "scheduled_start"},
+        )
+    if scheduled_start is not None and scheduled_start < timezone.now() - timedelta(
+        seconds=SCHEDULE_PAST_TOLERANCE_SECONDS
+    ):
+        raise ValidationFailed(
+            "scheduled_start: pick a time in the future.",
             extra={"field": "scheduled_start"},
         )
     return do_create_stream(
@@ -386,6 +397,7 @@ def do_ingest_publish(*, stream_key: str, client_id: str) -> IngestResult:
             logger.info("stream %s: replacing a silent ingest session", stream.id)
         resumed = stream.status == Status.LIVE
         was_connected = stream.ingest_client_id is not None
+        was_reconnecting = resumed and not was_connected and stream.ingest_done_at is not None
         if stream.status == Status.SCHEDULED:
             _go_live(stream, now)
         stream.ingest_client_id = client_id
@@ -401,8 +413,8 @@ def do_ingest_publish(*, stream_key: str, client_id: str) -> IngestResult:
                 "updated_at",
             ]
         )
-        if not resumed:
-            _broadcast_state(stream)
+        if not resumed or was_reconnecting:
+            _broadcast_state(stream)  # live, or no longer "reconnecting"
         if not was_connected:
             _broadcast_ingest(stream, connected=True)
     logger.info(
@@ -436,7 +448,9 @@ def do_ingest_publish_done(*, stream_key: str, client_id: str) -> IngestResult:
             update_fields=["ingest_client_id", "ingest_seen_at", "ingest_done_at", "updated_at"]
         )
         _broadcast_ingest(stream, connected=False)
-        if settings.STREAM_RECONNECT_GRACE_SECONDS <= 0:
+        if settings.STREAM_RECONNECT_GRACE_SECONDS > 0:
+            _broadcast_state(stream)  # viewers see "the streamer is reconnecting…"
+        else:
             _end(stream, now, reason="publisher left, no reconnect grace")
             return _allow("ended", stream)
     logger.info("stream %s: publisher left; reconnect grace started", stream.id)

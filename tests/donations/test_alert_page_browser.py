@@ -135,3 +135,22 @@ def test_the_alert_page_reconnects_after_a_network_drop_and_catches_up(stripe_ap
             assert page.evaluate("document.body.dataset.state") == "connected"
     finally:
         proxy.close()
+
+
+def test_a_minimum_amount_hides_smaller_donations_but_not_test_alerts(stripe_app):
+    app, _ = stripe_app
+    stream = live_stream()
+    token = get_or_create_overlay_token(user=stream.streamer).token
+    small, big = pending_donation(stream, amount="100"), pending_donation(stream, amount="1000")
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{app.http_url}/overlays/{token}/alerts/?duration=1&min=500")
+        wait_connected(page)
+        complete(app, small)
+        complete(app, big)
+        assert wait_shown(page, 1) == [big.id]
+        page.wait_for_function("window.eldoniaOverlay.skipped === 1", timeout=WAIT_MS)
+        with closing(http_login(app, stream.streamer)) as owner:
+            assert owner.post("/api/me/overlay/test").status_code == 202
+        shown = wait_shown(page, 2)
+        assert shown[0] == big.id and len(shown) == 2

@@ -54,6 +54,7 @@ def test_streamer_creates_a_stream_reveals_the_key_goes_live_and_ends(asgi_serve
         page.wait_for_function(  # the stats follow the state
             "document.getElementById('stats').textContent.includes('live')", timeout=WAIT_MS
         )
+        page.once("dialog", lambda dialog: dialog.accept())  # "End the stream?"
         page.click("#btn-end")
         page.wait_for_function(
             "document.getElementById('panel-status').textContent === 'ended'", timeout=WAIT_MS

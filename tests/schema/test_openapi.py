@@ -23,6 +23,7 @@ PUBLIC_STREAM_FIELDS = {
     "title",
     "description",
     "status",
+    "reconnecting",
     "streamer",
     "scheduled_start",
     "actual_start",

@@ -22,6 +22,7 @@ PUBLIC_FIELDS = {
     "title",
     "description",
     "status",
+    "reconnecting",
     "streamer",
     "scheduled_start",
     "actual_start",

@@ -182,15 +182,31 @@ def test_publish_done_starts_the_grace_and_a_reconnect_resumes_the_same_stream(n
     stream = make_stream()
     hook(nginx, "on_publish", stream.stream_key, clientid="1")
     started = fresh(stream).actual_start
+    everyone = [
+        groups.stream_room(stream.id),
+        groups.stream_dashboard(stream.id),
+        groups.streamer_overlays(stream.streamer_id),
+    ]
     with capture_events() as sent:
         assert hook(nginx, "on_publish_done", stream.stream_key, clientid="1").status_code == 200
-    assert sent == [([groups.stream_dashboard(stream.id)], {"type": "ingest", "connected": False})]
+    # The dashboard hears OBS left; everyone sees "reconnecting…".
+    assert [(g, e["type"]) for g, e in sent] == [
+        ([groups.stream_dashboard(stream.id)], "ingest"),
+        (everyone, "stream.state"),
+    ]
+    assert sent[0][1] == {"type": "ingest", "connected": False}
+    assert sent[1][1]["stream"]["reconnecting"] is True
     waiting = fresh(stream)
     assert waiting.status == "live" and waiting.ingest_client_id is None
     assert waiting.ingest_done_at is not None
     with capture_events() as sent:
         assert hook(nginx, "on_publish", stream.stream_key, clientid="2").status_code == 200
-    assert sent == [([groups.stream_dashboard(stream.id)], {"type": "ingest", "connected": True})]
+    assert [(g, e["type"]) for g, e in sent] == [
+        (everyone, "stream.state"),
+        ([groups.stream_dashboard(stream.id)], "ingest"),
+    ]
+    assert sent[0][1]["stream"]["reconnecting"] is False
+    assert sent[1][1] == {"type": "ingest", "connected": True}
     resumed = fresh(stream)
     assert resumed.status == "live" and resumed.actual_start == started
     assert resumed.ingest_client_id == "2" and resumed.ingest_done_at is None
