@@ -50,10 +50,18 @@ def ingest_env(
 
 
 class NginxRtmp(ManagedProcess):
-    def __init__(self, log_dir: Path, *, app_url: str, secret: str, update_seconds: int = 2):
+    def __init__(
+        self,
+        log_dir: Path,
+        *,
+        app_url: str,
+        secret: str,
+        update_seconds: int = 2,
+        http_port: int | None = None,
+    ):
         self.prefix = log_dir / "nginx"
         self.rtmp_port = free_port()
-        self.http_port = free_port()
+        self.http_port = http_port or free_port()
         self.conf_path = self.prefix / "nginx.conf"
         values = ingest_conf.write(
             self.conf_path,
