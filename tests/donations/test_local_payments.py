@@ -385,6 +385,18 @@ def test_a_viewer_pays_in_test_mode_on_the_watch_page_and_sees_the_confirmation(
         assert wait_for_status(donation.id, "completed")
         assert LiveStream.objects.get(id=stream.id).total_donations == Decimal("500.00")
 
+        # The streamer's dashboard lists it with the right total, also after a reload.
+        from tests.pages.test_dashboard_browser import open_dashboard, wait_text
+
+        dashboard = open_dashboard(browser, app.http_url, stream.streamer.username)
+        row = f'#donations .donation[data-id="{donation.id}"]'
+        for _ in range(2):
+            dashboard.wait_for_selector(row, timeout=WAIT_MS)
+            assert dashboard.text_content(f"{row} .author") == "Local fan"
+            wait_text(dashboard, "#panel-donations", "500")
+            wait_text(dashboard, "#donations-summary", "1 donation")
+            dashboard.reload()
+
 
 # A stand-in for Stripe.js (js.stripe.com is never reached from tests): its Payment
 # Element mounts a marker, and the first confirmPayment fails as a declined card would.
