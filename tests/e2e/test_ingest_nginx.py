@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
@@ -16,22 +16,12 @@ from streams import services
 from streams.models import LiveStream
 from tests.support.factories import make_stream
 from tests.support.nginx import NginxRtmp, ffmpeg_publish, wait_exit
-from tests.support.servers import asgi_server
+from tests.support.servers import asgi_server, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 SECRET = "e2e-ingest-secret"
 GRACE = 8
-
-
-def wait_until(check: Callable[[], object], what: str, timeout: float = 30) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def fresh(stream: LiveStream) -> LiveStream:

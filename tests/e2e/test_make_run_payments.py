@@ -5,7 +5,6 @@ real keys or an explicit ``STRIPE_API_BASE`` nothing extra is started."""
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from decimal import Decimal
 from types import ModuleType
@@ -17,7 +16,7 @@ from donations.models import StreamDonation
 from streams.models import LiveStream
 from tests.donations.helpers import live_stream
 from tests.e2e.test_make_run_ingest import RunPy, port_open
-from tests.support.servers import ROOT, free_port, subprocess_env
+from tests.support.servers import free_port, load_module, subprocess_env
 from tests.support.throttles import UNLIMITED_ENV
 
 STRIPE_VARIABLES = (
@@ -30,11 +29,7 @@ STRIPE_VARIABLES = (
 
 
 def load_run_py() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("make_run", ROOT / "scripts" / "run.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("scripts/run.py", "make_run")
 
 
 @pytest.mark.parametrize(

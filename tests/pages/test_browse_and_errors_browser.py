@@ -3,10 +3,7 @@ stays JSON under /api/) and the favicon."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,22 +11,8 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from core.views import server_error
-from tests.support.browser import WAIT_MS, chromium
+from tests.support.browser import NO_HORIZONTAL_SCROLL, WAIT_MS, chromium, screenshot
 from tests.support.factories import PASSWORD, make_stream, make_user
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-NO_HORIZONTAL_SCROLL = (
-    "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
-    " && document.body.scrollWidth <= document.documentElement.clientWidth"
-)
-
-
-def screenshot(page, tmp_path: Path, name: str, publish: bool = False) -> None:
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    if publish and os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, SCREENSHOTS / f"{name}.png")
 
 
 @pytest.mark.e2e

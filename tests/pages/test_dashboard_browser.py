@@ -6,7 +6,6 @@ ingest status from a real RTMP publisher, live donations, confirmations, moderat
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import httpx
@@ -22,7 +21,7 @@ from tests.support import stripe_server as stripe_support
 from tests.support.browser import WAIT_MS, chromium
 from tests.support.factories import PASSWORD, make_stream, make_user
 from tests.support.nginx import NginxRtmp, ffmpeg_publish
-from tests.support.servers import asgi_server
+from tests.support.servers import asgi_server, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -47,16 +46,6 @@ def wait_text(page, selector: str, text: str) -> None:
         arg=[selector, text],
         timeout=WAIT_MS,
     )
-
-
-def wait_until(check, what: str, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def post_webhook(app, evt: dict) -> httpx.Response:

@@ -4,36 +4,18 @@ chat message refused by slow mode stays in the input with a countdown."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from chat.services import do_send_chat_message, do_set_chat_settings
 from streams.services import do_end_stream, do_go_live
-from tests.support.browser import WAIT_MS, chromium
+from tests.support.browser import NO_HORIZONTAL_SCROLL, WAIT_MS, chromium, screenshot
 from tests.support.factories import PASSWORD, make_stream, make_user
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-NO_HORIZONTAL_SCROLL = (
-    "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
-    " && document.body.scrollWidth <= document.documentElement.clientWidth"
-)
-
-
-def screenshot(page, tmp_path: Path, name: str, publish: bool = False) -> None:
-    """Into the test's tmp dir; also into docs/screenshots/ with UPDATE_SCREENSHOTS=1."""
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    if publish and os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, SCREENSHOTS / f"{name}.png")
 
 
 def widths(page) -> tuple[int, int]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from playwright.sync_api import Browser, sync_playwright
 
@@ -46,3 +48,21 @@ def _launch() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# True when the page has no horizontal scroll (long words wrap).
+NO_HORIZONTAL_SCROLL = (
+    "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    " && document.body.scrollWidth <= document.documentElement.clientWidth"
+)
+
+
+def screenshot(page, tmp_path: Path, name: str, publish: bool = False) -> None:
+    """Into the test's tmp dir (an artifact); also into docs/screenshots/ (the README's)
+    with ``UPDATE_SCREENSHOTS=1``."""
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    if publish and os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, SCREENSHOTS / f"{name}.png")

@@ -8,29 +8,18 @@ writes (pid, temp files, HLS) stays under the test's directory.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 
-from tests.support.servers import ROOT, ManagedProcess, free_port
+from tests.support.servers import ManagedProcess, free_port, load_module
 
-
-def _load_ingest_conf() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ingest_conf", ROOT / "deploy" / "ingest_conf.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ingest_conf = _load_ingest_conf()
+ingest_conf = load_module("deploy/ingest_conf.py", "ingest_conf")
 
 
 def ingest_env(

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -32,18 +32,27 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_asgi_server() -> ModuleType:
-    """``scripts/asgi_server.py`` (``scripts/`` is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "asgi_server", ROOT / "scripts" / "asgi_server.py"
-    )
+def load_module(relative_path: str, name: str) -> ModuleType:
+    """A module from ``scripts/`` or ``deploy/`` (not packages), by its file."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / relative_path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-asgi_script = _load_asgi_server()
+def wait_until(check: Callable[[], object], what: str, timeout: float = 30) -> object:
+    """Poll ``check`` until it returns something truthy (returned), or fail."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+asgi_script = load_module("scripts/asgi_server.py", "asgi_server")
 SERVERS: tuple[str, ...] = asgi_script.SERVERS
 WEBSOCKET_MAX_MESSAGE_BYTES: int = asgi_script.MAX_MESSAGE_BYTES
 
