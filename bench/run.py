@@ -347,7 +347,7 @@ User = get_user_model()
 def cookie(user):
     s = Store()
     s[SESSION_KEY] = str(user.pk)
-    s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    s[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
     s[HASH_SESSION_KEY] = user.get_session_auth_hash()
     s.create()
     return settings.SESSION_COOKIE_NAME + "=" + s.session_key

@@ -17,8 +17,8 @@ from streams.serializers import public_stream
 
 HISTORY_SIZE = 50
 # Chat recovery (SPEC §7): a reconnect with ``since`` gets every visible message after
-# it when it is within the last RECOVERY_SIZE messages (the Redis snapshot) or the last
-# RECOVERY_WINDOW (the database), up to RECOVERY_MAX_MESSAGES.
+# it when they are at most RECOVERY_SIZE messages or within RECOVERY_WINDOW (up to
+# RECOVERY_MAX_MESSAGES): from the Redis snapshot when it vouches, else the database.
 RECOVERY_WINDOW = timedelta(minutes=10)
 RECOVERY_MAX_MESSAGES = 3000
 OPEN_STATUSES = (LiveStream.Status.SCHEDULED, LiveStream.Status.LIVE, None)
@@ -124,18 +124,20 @@ def room_snapshot_data(stream_id: int) -> tuple[dict[str, Any] | None, list[dict
     if stream is None:
         return None, []
     payload = public_stream(stream, viewer_count=0)
-    # The cache keeps the last RECOVERY_SIZE: a reconnect with ``since`` reads from it.
+    # One more than a join shows: fewer means these are all the stream has, which chat
+    # recovery can then vouch for from the cache.
     history = recent_history(
-        stream_id=stream.id, channel_id=stream.streamer_id, limit=RECOVERY_SIZE
+        stream_id=stream.id, channel_id=stream.streamer_id, limit=HISTORY_SIZE + 1
     )
     return payload, history
 
 
 def recover_after(*, stream_id: int, since: int, now: datetime) -> list[dict] | None:
-    """Chat recovery beyond the cached last ``RECOVERY_SIZE`` messages (SPEC §7): the
-    visible messages after message ``since`` when it is at most
-    ``RECOVERY_WINDOW`` old, oldest first; ``None`` when they cannot be recovered
-    (older, unknown id, or more than ``RECOVERY_MAX_MESSAGES``)."""
+    """Chat recovery beyond what the cache vouches for (SPEC §7): the visible messages
+    after message ``since``, oldest first, when they are at most ``RECOVERY_SIZE``
+    messages or message ``since`` is at most ``RECOVERY_WINDOW`` old; ``None`` when
+    they cannot be recovered (older and more, unknown id, or more than
+    ``RECOVERY_MAX_MESSAGES``)."""
     stream = get_stream(stream_id)
     if stream is None:
         return None
@@ -144,13 +146,15 @@ def recover_after(*, stream_id: int, since: int, now: datetime) -> list[dict] | 
         .values_list("created_at", flat=True)
         .first()
     )
-    if anchor is None or anchor < now - RECOVERY_WINDOW:
+    if anchor is None:
         return None
+    recent = anchor >= now - RECOVERY_WINDOW
+    limit = RECOVERY_MAX_MESSAGES if recent else RECOVERY_SIZE
     after = list(
         visible_messages(stream_id=stream_id, channel_id=stream.streamer_id)
         .filter(id__gt=since)
-        .order_by("id")[: RECOVERY_MAX_MESSAGES + 1]
+        .order_by("id")[: limit + 1]
     )
-    if len(after) > RECOVERY_MAX_MESSAGES:
+    if len(after) > limit:
         return None
     return [chat_message_payload(m) for m in after]

@@ -5,11 +5,13 @@ Keys (under ``core.redis.key("snap", sid, ...)``), all expiring after ``TTL_SECO
 
 * ``stream``: the public stream payload (JSON text, ``viewer_count`` filled per join),
   or ``null`` for a stream that does not exist.
-* ``chat``: a sorted set of the last ``RECOVERY_SIZE`` (500) visible messages (JSON
-  text), scored by message id, so out-of-order publishes still read oldest first. A
-  join reads the last ``HISTORY_SIZE`` (50) of them; a reconnect with ``since`` reads
-  every message after its id, when the set still vouches for completeness (SPEC §7
-  chat recovery).
+* ``chat``: a sorted set of the last visible messages (JSON text), scored by message
+  id, so out-of-order publishes still read oldest first. A refill loads the last
+  ``HISTORY_SIZE`` (50); appends grow it up to ``RECOVERY_SIZE`` (500). A join reads
+  the last 50; a reconnect with ``since`` reads every message after its id when the
+  set vouches for completeness (SPEC §7 chat recovery): it reaches back to ``since``,
+  or it holds every visible message of the stream — marked by the member ``ALL``
+  (score 0), which the first trim removes, exactly when that stops being true.
 * ``ver``: bumped by every change; a refill from the database is written only if no
   change happened since it started reading, so a refill never overwrites a newer
   message with an older view.
@@ -34,6 +36,7 @@ from realtime.loops import PerLoop
 
 HISTORY_SIZE = 50
 RECOVERY_SIZE = 500
+ALL = "*all*"  # chat-set member: the set holds every visible message of the stream
 TTL_SECONDS = 30
 MISSING_TTL_SECONDS = 5
 VERSION_TTL_SECONDS = 24 * 3600
@@ -164,14 +167,19 @@ class Snapshot:
         return {json.loads(item)["id"] for item in self._sent_items()}
 
 
-def _recover(items: list[tuple[int, str]], total: int, since: int) -> list[str] | None:
-    """The messages after ``since`` from the last ``RECOVERY_SIZE`` (``items``: the
-    cached ``(id, text)`` from ``since`` on), or ``None`` when the set cannot vouch that
-    none is missing: it is complete when it holds every visible message (fewer than
-    ``RECOVERY_SIZE``) or reaches back to ``since`` itself."""
-    if total < RECOVERY_SIZE or (items and items[0][0] <= since):
+def _recover(
+    items: list[tuple[int, str]], oldest: int | None, holds_all: bool, since: int
+) -> list[str] | None:
+    """The messages after ``since`` (``items``: the cached ``(id, text)`` from
+    ``since`` on), or ``None`` when the set cannot vouch that none is missing: it holds
+    every visible message, or its oldest reaches back to ``since`` itself."""
+    if holds_all or (oldest is not None and oldest <= since):
         return [text for mid, text in items if mid > since]
     return None
+
+
+def _without_marker(items: list[str]) -> list[str]:
+    return items[1:] if items and items[0] == ALL else items
 
 
 async def room_snapshot(sid: int, loader: Loader, since: int | None = None) -> Snapshot | None:
@@ -187,17 +195,20 @@ async def room_snapshot(sid: int, loader: Loader, since: int | None = None) -> S
     pipe.zrange(chat_key, -HISTORY_SIZE, -1)
     if since is not None:
         pipe.zrangebyscore(chat_key, since, "+inf", withscores=True)
-        pipe.zcard(chat_key)
+        pipe.zrange(chat_key, 0, 1, withscores=True)
     replies = await pipe.execute()
     version, stream_text, items = replies[:3]
     if stream_text is not None:
         if stream_text == "null":
             return None
-        snap = Snapshot(json.loads(stream_text), list(items))
+        snap = Snapshot(json.loads(stream_text), _without_marker(list(items)))
         if since is not None:
             snap.since = since
             after = [(int(score), text) for text, score in replies[3]]
-            snap.recovered_items = _recover(after, replies[4], since)
+            first = replies[4]
+            holds_all = bool(first) and first[0][0] == ALL
+            real = [int(score) for member, score in first if member != ALL]
+            snap.recovered_items = _recover(after, real[0] if real else None, holds_all, since)
         return snap
     # A miss: one database load per process, room and version, however many sockets
     # join meanwhile (a reconnect storm would otherwise load it once per socket). Only
@@ -214,33 +225,39 @@ async def room_snapshot(sid: int, loader: Loader, since: int | None = None) -> S
     loaded = await asyncio.shield(future)
     if loaded is None:
         return None
-    stream, ids, texts = loaded
+    stream, ids, texts, holds_all = loaded
     snap = Snapshot(stream, texts[-HISTORY_SIZE:])
     if since is not None:
         snap.since = since
         start = next((i for i, mid in enumerate(ids) if mid >= since), len(ids))
         after = list(zip(ids[start:], texts[start:], strict=True))
-        snap.recovered_items = _recover(after, len(ids), since)
+        snap.recovered_items = _recover(after, ids[0] if ids else None, holds_all, since)
     return snap
 
 
 async def _load_and_refill(
     client: Any, sid: int, version: Any, loader: Loader
-) -> tuple[dict[str, Any], list[int], list[str]] | None:
+) -> tuple[dict[str, Any], list[int], list[str], bool] | None:
+    """``loader`` gives up to ``HISTORY_SIZE + 1`` messages: fewer than that means
+    they are all the stream has (the set is marked ``ALL``)."""
     ver_key, stream_key, chat_key = _keys(sid)
     stream, history = await loader(sid)
+    holds_all = len(history) <= HISTORY_SIZE
+    history = history[-HISTORY_SIZE:]
     history_items = [_dumps(m) for m in history]
     args: list[Any] = [version or "0"]
     if stream is None:
         args += [MISSING_TTL_SECONDS * 1000, "null"]
     else:
         args += [TTL_SECONDS * 1000, _dumps(stream)]
+        if holds_all:
+            args += [0, ALL]
         for message, text in zip(history, history_items, strict=True):
             args += [message["id"], text]
     await client.eval(_REFILL, 3, ver_key, stream_key, chat_key, *args)
     if stream is None:
         return None
-    return stream, [m["id"] for m in history], history_items
+    return stream, [m["id"] for m in history], history_items, holds_all
 
 
 async def close_clients() -> None:
