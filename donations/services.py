@@ -976,40 +976,6 @@ def _finish_idempotency_key(store_key: str, *, token: str, record: dict[str, Any
 TEST_PAYMENT_METHODS = {"succeed": "pm_card_visa", "decline": "pm_card_chargeDeclined"}
 
 
-def _local_stripe_call(method: str, path: str, form: dict[str, str] | None = None):
-    """One call to the local server at ``STRIPE_API_BASE``: ``(status, body)``."""
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    # STRIPE_LOCAL_TEST_MODE (checked by the caller) means an http://127.0.0.1-like base.
-    request = urllib.request.Request(  # noqa: S310
-        settings.STRIPE_API_BASE.rstrip("/") + path,
-        data=urllib.parse.urlencode(form).encode() if form is not None else None,
-        method=method,
-        headers={
-            "Authorization": f"Bearer {settings.STRIPE_SECRET_KEY}",
-            "Stripe-Version": settings.STRIPE_API_VERSION,
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-    )
-    try:
-        with urllib.request.urlopen(  # noqa: S310 (a local http URL, test mode only)
-            request, timeout=float(settings.STRIPE_TIMEOUT_SECONDS)
-        ) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        try:
-            return exc.code, json.loads(exc.read() or b"{}")
-        except ValueError:
-            return exc.code, {}
-    except (OSError, ValueError):
-        logger.warning("local Stripe-compatible server unreachable (%s %s)", method, path)
-        raise PaymentProviderUnavailable(
-            "The local test payment server is not answering; is make run still running?"
-        ) from None
-
-
 def check_complete_test_payment(
     *, donation_id: int, client_secret: Any, outcome: Any = "succeed"
 ) -> dict[str, Any]:
@@ -1037,39 +1003,45 @@ def check_complete_test_payment(
     )
     if donation is None or not donation.payment_intent_id:
         raise NotFound("This donation does not exist.")
-    status, intent = _local_stripe_call("GET", f"/v1/payment_intents/{donation.payment_intent_id}")
-    expected = str(intent.get("client_secret") or "") if status == 200 else ""
+    try:
+        expected = stripe_gateway.retrieve_client_secret(donation.payment_intent_id) or ""
+    except stripe_gateway.PaymentProviderError:
+        raise _local_server_down() from None
     if not expected or not hmac.compare_digest(client_secret.encode(), expected.encode()):
         raise NotFound("This donation does not exist.")
     if donation.payment_status not in (Status.PENDING, Status.FAILED) or donation.flag_reason:
         raise InvalidTransition(
             f"This donation is already {donation.payment_status}.", code="donation_not_pending"
         )
-    status, reply = _local_stripe_call(
-        "POST",
-        f"/v1/payment_intents/{donation.payment_intent_id}/confirm",
-        {"payment_method": TEST_PAYMENT_METHODS[outcome]},
-    )
-    error = _as_dict(reply.get("error"))
-    if status == 200:
-        result, message = "succeeded", "Payment confirmed (test mode); the webhook follows."
-    elif status == 402:
-        result = "declined"
-        message = f"{error.get('message') or 'The card was declined.'} (test mode)"
-    elif error.get("code") == "payment_intent_unexpected_state":
+    try:
+        result = stripe_gateway.confirm_payment_intent(
+            donation.payment_intent_id, payment_method=TEST_PAYMENT_METHODS[outcome]
+        )
+    except stripe_gateway.PaymentProviderError as exc:
+        if exc.retryable:
+            raise _local_server_down() from None
+        raise PaymentProviderUnavailable(
+            "The local test payment server refused the payment.", status=502
+        ) from None
+    if result.outcome == "not_pending":
         raise InvalidTransition(
             "This donation's payment is already confirmed; its alert is on its way.",
             code="donation_not_pending",
         )
+    if result.outcome == "declined":
+        message = f"{result.message or 'The card was declined.'} (test mode)"
     else:
-        raise PaymentProviderUnavailable(
-            "The local test payment server refused the payment.", status=502
-        )
+        message = "Payment confirmed (test mode); the webhook follows."
     return {
         "id": donation.id,
-        "payment_intent_status": str(
-            (reply if status == 200 else _as_dict(error.get("payment_intent"))).get("status")
-        ),
-        "outcome": result,
+        "payment_intent_status": result.status,
+        "outcome": result.outcome,
         "message": message,
     }
+
+
+def _local_server_down() -> PaymentProviderUnavailable:
+    logger.warning("local Stripe-compatible server unreachable")
+    return PaymentProviderUnavailable(
+        "The local test payment server is not answering; is make run still running?"
+    )

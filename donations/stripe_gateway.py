@@ -227,3 +227,49 @@ def construct_event(payload: bytes, signature_header: str | None) -> dict[str, A
     if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
         raise WebhookVerificationError("Invalid webhook payload.")
     return data
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    """``outcome``: "succeeded", "declined" (card error) or "not_pending" (already
+    confirmed); ``status`` is the PaymentIntent's status after the call."""
+
+    outcome: str
+    status: str
+    message: str = ""
+
+
+def retrieve_client_secret(payment_intent_id: str) -> str | None:
+    """The PaymentIntent's client secret (``None``: Stripe does not know it)."""
+    try:
+        intent = get_client().v1.payment_intents.retrieve(payment_intent_id)
+    except stripe.InvalidRequestError:
+        return None
+    except stripe.StripeError as exc:
+        logger.warning("stripe retrieve failed: %s", type(exc).__name__)
+        raise PaymentProviderError("The payment provider is unavailable.", retryable=True) from None
+    return str(getattr(intent, "client_secret", "") or "") or None
+
+
+def confirm_payment_intent(payment_intent_id: str, *, payment_method: str) -> ConfirmResult:
+    """Confirm with a test payment method (local test mode only: real payments are
+    confirmed by Stripe.js in the donor's browser)."""
+    try:
+        intent = get_client().v1.payment_intents.confirm(
+            payment_intent_id, params={"payment_method": payment_method}
+        )
+    except stripe.CardError as exc:
+        intent = getattr(getattr(exc, "error", None), "payment_intent", None)
+        status = intent.get("status") if hasattr(intent, "get") else None
+        return ConfirmResult(
+            "declined", str(status or "requires_payment_method"), exc.user_message or ""
+        )
+    except stripe.InvalidRequestError as exc:
+        if getattr(exc, "code", None) == "payment_intent_unexpected_state":
+            return ConfirmResult("not_pending", "succeeded")
+        logger.warning("stripe confirm refused: %s", getattr(exc, "code", None))
+        raise PaymentProviderError("The payment provider refused it.", retryable=False) from None
+    except stripe.StripeError as exc:
+        logger.warning("stripe confirm failed: %s", type(exc).__name__)
+        raise PaymentProviderError("The payment provider is unavailable.", retryable=True) from None
+    return ConfirmResult("succeeded", str(getattr(intent, "status", "") or "succeeded"))

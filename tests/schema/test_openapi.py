@@ -14,26 +14,11 @@ from drf_spectacular.drainage import reset_generator_stats
 
 from streams.models import LiveStream
 from tests.donations.helpers import live_stream
+from tests.streams.test_apis import PUBLIC_FIELDS as PUBLIC_STREAM_FIELDS
 from tests.support.browser import WAIT_MS, chromium
 
 ERROR_REF = "#/components/schemas/Error"
 UNSAFE = {"post", "put", "patch", "delete"}
-PUBLIC_STREAM_FIELDS = {
-    "id",
-    "title",
-    "description",
-    "status",
-    "reconnecting",
-    "streamer",
-    "scheduled_start",
-    "actual_start",
-    "actual_end",
-    "viewer_count",
-    "max_viewers",
-    "total_donations",
-    "currency",
-    "created_at",
-}
 
 
 @pytest.fixture(scope="module")
