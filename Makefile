@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: run test lint bench manage services-up services-down clean-data
+.PHONY: run test lint bench bench-http manage services-up services-down clean-data
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) scripts/services.py run -- scripts/bench.sh
+
+## The HTTP benchmark alone (bench/http_bench.py: wrk against a Django floor, the
+## webhook burst); flags in HTTP_BENCH_ARGS, e.g. HTTP_BENCH_ARGS="--duration 5".
+bench-http: $(VENV)/.installed
+	$(PY) scripts/services.py run -- $(PY) bench/http_bench.py $(HTTP_BENCH_ARGS)
 
 services-up: $(VENV)/.installed
 	@$(PY) scripts/services.py up

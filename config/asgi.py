@@ -14,6 +14,10 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
+from core.async_middleware import skip_request_started_cleanup  # noqa: E402
+
+skip_request_started_cleanup()  # no thread hop before each request (see there)
+
 from core.startup import refuse_misconfiguration  # noqa: E402
 
 refuse_misconfiguration()  # missing production secrets stop the server here

@@ -94,9 +94,19 @@ app.conf.beat_schedule = {
         "schedule": 15.0,
         "options": {"expires": 14},
     },
+    "capture-thumbnails": {
+        "task": "streams.tasks.capture_thumbnails",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "reconcile-donation-totals": {
         "task": "donations.tasks.reconcile_donation_totals",
         "schedule": 300.0,
         "options": {"expires": 240},
+    },
+    "sweep-webhook-deliveries": {
+        "task": "webhooks.tasks.sweep_deliveries",
+        "schedule": 30.0,
+        "options": {"expires": 25},
     },
 }

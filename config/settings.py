@@ -77,20 +77,23 @@ PROJECT_APPS = [
     "donations",
     "gamification",
     "pages",
+    "webhooks",
 ]
 INSTALLED_APPS += PROJECT_APPS
 
+# Django's own middleware and WhiteNoise as core/async_middleware.py subclasses: same
+# behaviour, but on the event loop under ASGI (no thread hop per middleware).
 MIDDLEWARE = [
     "core.metrics.RequestTelemetryMiddleware",  # first: request id, times everything
-    "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.async_middleware.SecurityMiddleware",
+    "core.async_middleware.WhiteNoiseMiddleware",
+    "core.async_middleware.SessionMiddleware",
+    "core.async_middleware.CommonMiddleware",
+    "core.async_middleware.CsrfViewMiddleware",
+    "core.async_middleware.AuthenticationMiddleware",
     "accounts.middleware.AccountStatusMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.async_middleware.MessageMiddleware",
+    "core.async_middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -163,14 +166,26 @@ if not DATABASE_URL:
     DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/eldonia"
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-# A pool of connections per process (Django's psycopg pool): a socket's database work
-# (chat send, a snapshot miss) and every request borrow one instead of opening a
-# new connection per call. Size it under the server's max_connections / processes.
+# One pool of connections per process (Django's psycopg pool, DATABASE_POOL=1, the
+# default): a request, a socket's database work (chat send, a snapshot miss) or a task
+# borrows a connection while it needs one and gives it back; nothing opens a connection
+# of its own, so a process never holds more than DATABASE_POOL_SIZE, whatever the load
+# (past that, callers queue for up to DATABASE_POOL_TIMEOUT seconds). Size it so that
+#   server processes x (DATABASE_POOL_SIZE + 1)   (+1: the ingest's account listener)
+#   + Celery worker processes + 2 (beat, a manage.py shell)
+#   <= PostgreSQL's max_connections - superuser_reserved_connections (100 - 3 by default)
+# e.g. 2 servers x (20 + 1) + 4 worker children + 2 = 48. Per server process it should
+# cover REALTIME_DB_THREADS plus the requests that wait on the database at once.
+DATABASE_POOL_SIZE = env_int("DATABASE_POOL_SIZE", 20)
+DATABASE_APPLICATION_NAME = env("DATABASE_APPLICATION_NAME", "eldonia-live") or "eldonia-live"
+# pg_stat_activity shows who holds which connection (the account listener: "<name>-listen").
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["OPTIONS"].setdefault("application_name", DATABASE_APPLICATION_NAME)
 if env_bool("DATABASE_POOL", True):
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 1,
-        "max_size": env_int("DATABASE_POOL_SIZE", 20),
-        "timeout": 10,
+        "max_size": DATABASE_POOL_SIZE,
+        "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0),
     }
 DATABASES["default"].setdefault("TEST", {})
 if env("TEST_DATABASE_NAME"):
@@ -310,6 +325,22 @@ STREAM_RECONNECT_GRACE_SECONDS = env_int("STREAM_RECONNECT_GRACE_SECONDS", 90)
 # ``notify_update_timeout``); a publisher not heard of for two of these may be replaced
 # by a new publish of the same key (a zombie session after an unclean drop).
 INGEST_UPDATE_INTERVAL_SECONDS = env_int("INGEST_UPDATE_INTERVAL_SECONDS", 30)
+# A heartbeat the database verified lets the same publisher's next ones through on
+# Redis alone for this long (streams/heartbeats.py), capped at the grace minus one
+# update interval minus 10 s; 0 sends every heartbeat to the database.
+INGEST_LEASE_SECONDS = env_int("INGEST_LEASE_SECONDS", 60)
+
+# --------------------------------------------------------------------------- Archives, thumbnails
+# (SPEC §4) The ingest records every broadcast into INGEST_RECORD_DIR (private: the
+# ingest renders nginx-rtmp with the same value; on_record_done accepts only files in
+# it). The worker writes MEDIA_ROOT/archives/<id>-<hash>.mp4 and thumbnails/<id>.jpg;
+# the app serves those two folders under MEDIA_URL (core/media.py), DEBUG or not.
+INGEST_RECORD_DIR = env("INGEST_RECORD_DIR", str(DATA_DIR / "recordings")) or ""
+MEDIA_ROOT = env("MEDIA_ROOT", str(DATA_DIR / "media")) or ""
+MEDIA_URL = "/" + ((env("MEDIA_URL", "") or "").strip("/") or "media") + "/"  # a path
+# ffmpeg's limits: the whole remux of one stream's recordings, one frame grab.
+ARCHIVE_FFMPEG_TIMEOUT_SECONDS = env_int("ARCHIVE_FFMPEG_TIMEOUT_SECONDS", 1800)
+THUMBNAIL_FFMPEG_TIMEOUT_SECONDS = env_int("THUMBNAIL_FFMPEG_TIMEOUT_SECONDS", 15)
 
 # --------------------------------------------------------------------------- Throttles (SPEC §5)
 # Counted in Redis (core/throttle.py), so they hold across server processes. Each limit
@@ -368,6 +399,25 @@ THROTTLE_DONATION_ACCOUNT = env_rates("THROTTLE_DONATION_ACCOUNT", "10/60,60/360
 THROTTLE_OVERLAY_TEST_ACCOUNT = env_rates("THROTTLE_OVERLAY_TEST_ACCOUNT", "5/60")
 # How long a donation's Idempotency-Key is remembered (per donor, or per IP for guests).
 DONATION_IDEMPOTENCY_TTL_SECONDS = env_int("DONATION_IDEMPOTENCY_TTL_SECONDS", 24 * 3600)
+
+# ------------------------------------------------------------------ Outbound webhooks (SPEC §7a)
+# Hosts webhook URLs may target besides public ones: hostnames, IPs or CIDRs, comma-
+# separated. Private, loopback, link-local, multicast and reserved addresses are refused
+# unless the URL's host or the address it resolves to is listed (webhooks/ssrf.py).
+WEBHOOK_ALLOWED_HOSTS = [
+    h.strip() for h in (env("WEBHOOK_ALLOWED_HOSTS", "") or "").split(",") if h.strip()
+]
+# One delivery attempt, DNS lookup included, gives up after this many seconds.
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
+# Retries wait BASE, 2 x BASE, 4 x BASE ... at most MAX seconds; an event is given up
+# when its next retry would fall later than RETRY_WINDOW seconds after it happened.
+WEBHOOK_BACKOFF_BASE_SECONDS = env_float("WEBHOOK_BACKOFF_BASE_SECONDS", 10.0)
+WEBHOOK_BACKOFF_MAX_SECONDS = env_float("WEBHOOK_BACKOFF_MAX_SECONDS", 3600.0)
+WEBHOOK_RETRY_WINDOW_SECONDS = env_float("WEBHOOK_RETRY_WINDOW_SECONDS", 24 * 3600.0)
+WEBHOOK_MAX_SUBSCRIPTIONS = env_int("WEBHOOK_MAX_SUBSCRIPTIONS", 10)
+# Test events per account, and subscriptions created (each resolves a hostname) per account.
+THROTTLE_WEBHOOK_TEST_ACCOUNT = env_rates("THROTTLE_WEBHOOK_TEST_ACCOUNT", "5/60")
+THROTTLE_WEBHOOK_CREATE_ACCOUNT = env_rates("THROTTLE_WEBHOOK_CREATE_ACCOUNT", "20/3600")
 
 # --------------------------------------------------------------------------- Metrics
 

@@ -21,7 +21,9 @@ urlpatterns = [
     path("", include("donations.page_urls")),
     path("api/", include("gamification.urls")),
     path("api/", include("chat.urls")),
+    path("api/", include("webhooks.urls")),
     path("admin/", admin.site.urls),
+    path("", include("core.media")),  # MEDIA_URL: archives and thumbnails
     path("", include("pages.urls")),
 ]
 

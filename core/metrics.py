@@ -83,8 +83,8 @@ WEBHOOK_EVENTS = Counter(
 )
 INGEST_CALLBACKS = Counter(
     "eldonia_ingest_callbacks",
-    "Ingest server callbacks by kind (publish, publish_done, update) and verdict "
-    "(allowed, refused, bad_secret).",
+    "Ingest server callbacks by kind (publish, publish_done, update, record_done) and "
+    "verdict (allowed, refused, bad_secret, invalid).",
     ["kind", "verdict"],
 )
 HTTP_REQUEST_DURATION = Histogram(
@@ -114,6 +114,15 @@ CELERY_TASK_DURATION = Histogram(
 CELERY_EVENTS_LOST = Counter(
     "eldonia_realtime_events_lost",
     "Realtime events committed by tasks but not published (Redis down after commit).",
+    registry=None,
+)
+# Outbound webhooks (webhooks/delivery.py), sent by workers: attempts by event type and
+# outcome (delivered, failed, refused, given_up).
+WEBHOOK_DELIVERIES = Counter(
+    "eldonia_outbound_webhook_deliveries",
+    "Outbound webhook delivery attempts by event type and outcome (delivered, failed:"
+    " will retry, refused: address not allowed, given_up).",
+    ["type", "outcome"],
     registry=None,
 )
 

@@ -1,5 +1,6 @@
 """The base of the project's middleware: one class that runs in Django's sync and
-async request paths alike (no thread hop added under ASGI)."""
+async request paths alike (no thread hop added under ASGI). Django's own middleware,
+made the same way, is in ``core/async_middleware.py``."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ Variables (the app's own names where it has one):
 ``INGEST_BIND``           address both listen on                      ``127.0.0.1``
 ``INGEST_WORK_DIR``       nginx pid and temp files                    ``$DATA_DIR/ingest``
 ``HLS_DIR``               where HLS segments are written              ``$DATA_DIR/hls``
+``INGEST_RECORD_DIR``     where broadcasts are recorded (private)     ``$DATA_DIR/recordings``
 ``INGEST_UPDATE_INTERVAL_SECONDS``  nginx's ``notify_update_timeout``  ``30``
 ``INGEST_USER``           ``user`` of nginx's workers (when root)     the current user
 ``INGEST_RTMP_MODULE``    the rtmp module's path                      Debian's
@@ -26,6 +27,7 @@ Variables (the app's own names where it has one):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import re
@@ -94,6 +96,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> dict[str, object]
         "bind": bind,
         "work_dir": _path(env, "INGEST_WORK_DIR", f"{data_dir}/ingest"),
         "hls_dir": _path(env, "HLS_DIR", f"{data_dir}/hls"),
+        "record_dir": _path(env, "INGEST_RECORD_DIR", f"{data_dir}/recordings"),
         "update_seconds": int(update),
         "user": user,
         "rtmp_module": _get(env, "INGEST_RTMP_MODULE", RTMP_MODULE),
@@ -108,6 +111,7 @@ def render(values: Mapping[str, object]) -> str:
         "USER_DIRECTIVE": f"user {values['user']};" if values["user"] else "",
         "WORK_DIR": str(values["work_dir"]),
         "HLS_DIR": str(values["hls_dir"]),
+        "RECORD_DIR": str(values["record_dir"]),
         "RTMP_LISTEN": f"{values['bind']}:{values['rtmp_port']}",
         "HTTP_LISTEN": f"{values['bind']}:{values['http_port']}",
         "RTMP_PORT": str(values["rtmp_port"]),
@@ -132,11 +136,16 @@ def write(out: Path, env: Mapping[str, str] | None = None) -> dict[str, object]:
     values = settings_from_env(env)
     dirs = [Path(str(values["work_dir"])) / sub for sub in WORK_SUBDIRS]
     dirs.append(Path(str(values["hls_dir"])))
+    record_dir = Path(str(values["record_dir"]))
+    dirs.append(record_dir)
     for path in dirs:
         path.mkdir(parents=True, exist_ok=True)
         if values["user"] and os.geteuid() == 0:
-            # nginx's workers (``user``) write temp files and HLS segments here.
+            # nginx's workers (``user``) write temp files, HLS segments and recordings.
             shutil.chown(path, str(values["user"]).split()[0])
+    # Recordings are named by the stream key: only their owner (and root) may list them.
+    with contextlib.suppress(PermissionError):  # someone else's dir: theirs to protect
+        record_dir.chmod(0o700)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(values))
     out.chmod(0o600)  # it holds INGEST_SECRET

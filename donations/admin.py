@@ -16,7 +16,13 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from donations.models import OverlayToken, StreamDonation, StripeEvent, Transaction
+from donations.models import (
+    OverlayToken,
+    StreamDonation,
+    StreamGoal,
+    StripeEvent,
+    Transaction,
+)
 from donations.services import do_rotate_overlay_token
 
 DIGEST_PREFIX_LENGTH = 8
@@ -144,3 +150,13 @@ class OverlayTokenAdmin(ReadOnlyAdmin):
             do_rotate_overlay_token(user=overlay.user)
             rotated += 1
         self.message_user(request, f"Rotated {rotated} overlay token(s).")
+
+
+@admin.register(StreamGoal)
+class StreamGoalAdmin(ReadOnlyAdmin):
+    """Goals change only through ``donations.goals`` (the owner's dashboard and the
+    donations that count toward them), so ``raised`` stays exact."""
+
+    list_display = ("stream", "title", "amount", "raised", "set_at", "cleared_at", "version")
+    list_select_related = ("stream",)
+    search_fields = ("title", "stream__title")

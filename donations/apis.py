@@ -19,9 +19,9 @@ from core.openapi import (
     RETRY_AFTER,
     errors,
 )
-from donations import selectors, services
+from donations import goals, selectors, services
 from donations.models import OverlayToken, StreamDonation
-from donations.schemas import DonationAlert, DonationCreated, Overlay
+from donations.schemas import DonationAlert, DonationCreated, Goal, GoalInput, Overlay
 from streams.selectors import get_stream
 
 
@@ -29,6 +29,7 @@ def overlay_payload(request: Request, overlay: OverlayToken) -> dict:
     return {
         "token": overlay.token,
         "alerts_url": request.build_absolute_uri(f"/overlays/{overlay.token}/alerts/"),
+        "goal_url": request.build_absolute_uri(f"/overlays/{overlay.token}/goal/"),
     }
 
 
@@ -279,3 +280,47 @@ class DonationTestCompleteApi(APIView):
             outcome=request.data.get("outcome", "succeed"),
         )
         return _no_store(Response(result, status=202))
+
+
+class GoalApi(APIView):
+    """``/api/streams/{id}/goal`` (SPEC §7 "Donation goal"): the owner sets, edits or
+    clears the stream's goal while it is scheduled or live."""
+
+    @extend_schema(
+        operation_id="streams_goal_set",
+        request=GoalInput,
+        responses={200: Goal, **errors(400, 401, 403, 404, 409)},
+        auth=LOGIN_CSRF_AUTH,
+        description="Set the stream's donation goal. Without a running goal it starts at"
+        " 0 now (donations completed from now on count); with one, the title and amount"
+        " change and the progress stays, unless `reset: true` starts it over. Errors:"
+        " 400 `title_required`, `title_too_long`, `invalid_title`, `invalid_amount`,"
+        " `amount_too_small`, `amount_too_large`, `invalid_reset`; 409 `stream_closed`"
+        " once the stream ended or was cancelled. A `goal` event goes to the room, the"
+        " dashboard and the streamer's overlays.",
+    )
+    def put(self, request: Request, stream_id: int) -> Response:
+        user = _require_login(request)
+        if not isinstance(request.data, dict):
+            raise ValidationFailed("Send a JSON object.")
+        goal = goals.check_set_goal(
+            user=user,
+            stream_id=stream_id,
+            title=request.data.get("title"),
+            amount=request.data.get("amount"),
+            reset=request.data.get("reset", False),
+        )
+        return _no_store(Response(goals.goal_payload(goal)))
+
+    @extend_schema(
+        operation_id="streams_goal_clear",
+        request=None,
+        responses={204: None, **errors(401, 403, 404, 409)},
+        auth=LOGIN_CSRF_AUTH,
+        description="Clear the stream's goal (204 also when there was none). A new goal"
+        " set afterwards starts at 0.",
+    )
+    def delete(self, request: Request, stream_id: int) -> Response:
+        user = _require_login(request)
+        goals.check_clear_goal(user=user, stream_id=stream_id)
+        return Response(status=204)

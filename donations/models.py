@@ -176,3 +176,42 @@ class OverlayToken(models.Model):
 
     def __str__(self) -> str:
         return f"Overlay token of user {self.user_id}"
+
+
+class StreamGoal(models.Model):
+    """A stream's donation goal (SPEC §7 "Donation goal"): one row per stream, kept
+    when the goal is cleared (``cleared_at``) so that ``version`` keeps growing for
+    the stream's whole life.
+
+    ``raised`` is what the stream's counted donations completed at or after
+    ``set_at`` brought in, net of their refunds. It changes only in the transaction
+    that completes or refunds a donation (``donations.goals.count_toward_goal``), or
+    when the owner sets, edits or clears the goal; every change adds 1 to
+    ``version``, so clients can drop an event older than what they show.
+    """
+
+    stream = models.OneToOneField(
+        "streams.LiveStream", on_delete=models.CASCADE, related_name="goal"
+    )
+    title = models.CharField(max_length=100)
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    raised = models.DecimalField(max_digits=12, decimal_places=2, default=0, db_default=0)
+    set_at = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    version = models.BigIntegerField(default=1, db_default=1)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "donations_stream_goals"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0), name="donations_stream_goals_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(version__gt=0), name="donations_stream_goals_version_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "cleared" if self.cleared_at else f"{self.raised}/{self.amount}"
+        return f"Goal of stream {self.stream_id}: {self.title} ({state})"

@@ -8,11 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Q, Sum, When
 from django.db.models.functions import Coalesce
 
-from donations.models import OverlayToken, StreamDonation
+from donations.models import OverlayToken, StreamDonation, StreamGoal
 from realtime import event_types
+from streams.models import LiveStream
 
 ANONYMOUS = "Anonymous"
 # An overlay that was offline for long gets at most this many alerts on reconnect.
@@ -143,3 +144,94 @@ def owner_donation_payload(donation: StreamDonation) -> dict[str, Any]:
         "created_at": donation.created_at.isoformat() if donation.created_at else None,
         "completed_at": donation.completed_at.isoformat() if donation.completed_at else None,
     }
+
+
+# --------------------------------------------------------------------------- goals
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def public_goal(goal: StreamGoal | None) -> dict[str, Any] | None:
+    """The ``goal`` of the public stream payload: ``{title, amount, raised, version}``
+    (money as strings), or ``None`` when the stream has no running goal."""
+    if goal is None or goal.cleared_at is not None:
+        return None
+    return {
+        "title": goal.title,
+        "amount": _money(goal.amount),
+        "raised": _money(goal.raised),
+        "version": goal.version,
+    }
+
+
+def goal_event(goal: StreamGoal, *, sync: bool = False) -> dict[str, Any]:
+    """The ``goal`` event of a goal row (nulls when it was cleared)."""
+    running = goal.cleared_at is None
+    return event_types.goal(
+        stream_id=goal.stream_id,
+        title=goal.title if running else None,
+        amount=_money(goal.amount) if running else None,
+        raised=_money(goal.raised) if running else None,
+        currency=settings.DONATION_CURRENCY,
+        version=goal.version,
+        sync=sync,
+    )
+
+
+def current_goal(streamer_id: int) -> StreamGoal | None:
+    """The goal a streamer's goal overlay shows: the running goal of their live
+    stream, else of a scheduled one; of several, the one set last. Goals of ended or
+    cancelled streams never show."""
+    live = LiveStream.Status.LIVE
+    return (
+        StreamGoal.objects.filter(
+            stream__streamer_id=streamer_id,
+            stream__status__in=(live, LiveStream.Status.SCHEDULED),
+            cleared_at__isnull=True,
+        )
+        .annotate(is_live=Case(When(stream__status=live, then=1), default=0))
+        .order_by("-is_live", "-set_at", "-id")
+        .first()
+    )
+
+
+def current_goal_event(streamer_id: int) -> dict[str, Any]:
+    """The answer to an overlay's ``goal.sync``: its current goal, or an empty one."""
+    goal = current_goal(streamer_id)
+    if goal is not None:
+        return goal_event(goal, sync=True)
+    return event_types.goal(
+        stream_id=None,
+        title=None,
+        amount=None,
+        raised=None,
+        currency=settings.DONATION_CURRENCY,
+        version=0,
+        sync=True,
+    )
+
+
+def expected_goal_raised(stream_id: int) -> Decimal | None:
+    """What the stream's running goal must show as ``raised``, summed from the
+    donations (the rule ``count_toward_goal`` keeps incrementally): counted donations
+    (``counted_total_sql``) completed at or after ``set_at``, net of refunds.
+    ``None`` when no goal is running."""
+    goal = StreamGoal.objects.filter(stream_id=stream_id, cleared_at__isnull=True).first()
+    if goal is None:
+        return None
+    net = ExpressionWrapper(
+        F("amount") - Coalesce(F("amount_refunded"), Decimal("0.00")),
+        output_field=DecimalField(max_digits=12, decimal_places=2),
+    )
+    row = StreamDonation.objects.filter(
+        stream_id=stream_id,
+        payment_status__in=(
+            StreamDonation.PaymentStatus.COMPLETED,
+            StreamDonation.PaymentStatus.REFUNDED,
+        ),
+        completed_at__gte=goal.set_at,
+        flag_reason__isnull=True,
+    ).aggregate(total=Coalesce(Sum(net), Decimal("0.00")))
+    return Decimal(row["total"]).quantize(Decimal("0.01"))

@@ -23,10 +23,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Coalesce
-from django.db.models.lookups import LessThanOrEqual
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -42,7 +39,7 @@ from core.exceptions import (
 from core.inputs import parse_id
 from core.redis import get_redis
 from core.redis import key as redis_key
-from donations import stripe_gateway
+from donations import goals, stripe_gateway
 from donations.models import OverlayToken, StreamDonation, Transaction
 from donations.selectors import (
     counted_total_sql,
@@ -50,10 +47,11 @@ from donations.selectors import (
     donation_for_owner,
     token_digest,
 )
-from gamification.services import check_donation_achievements
+from gamification.services import check_donation_achievements, donation_achievements_due
 from realtime import event_types, groups
-from realtime.events import send_event_now, send_event_on_commit
+from realtime.events import invalidate_snapshots_on_commit, send_event_now, send_event_on_commit
 from streams.models import LiveStream
+from webhooks.services import emit_donation_completed, emit_donation_refunded
 
 logger = logging.getLogger(__name__)
 
@@ -274,13 +272,20 @@ def _add_to_stream_total(stream_id: int, delta: Decimal) -> bool:
 
     A raise that would take the total past ``STREAM_TOTAL_MAX`` changes nothing and
     returns ``False``: the limit is in the same UPDATE's ``WHERE`` (no race), so the
-    caller's transaction is not broken by a ``DataError``.
+    caller's transaction is not broken by a ``DataError``. Plain SQL: it runs once per
+    completion and refund, and the ORM spent more time building it than PostgreSQL
+    running it.
     """
-    new_total = Coalesce(F("total_donations"), Value(Decimal("0.00"))) + delta
-    rows = LiveStream.objects.filter(id=stream_id)
+    sql = (
+        "UPDATE live_streams SET total_donations = COALESCE(total_donations, 0) + %s WHERE id = %s"
+    )
+    params: list[Any] = [delta, stream_id]
     if delta > 0:
-        rows = rows.filter(LessThanOrEqual(new_total, Value(STREAM_TOTAL_MAX)))
-    return rows.update(total_donations=new_total) == 1
+        sql += " AND COALESCE(total_donations, 0) + %s <= %s"
+        params += [delta, STREAM_TOTAL_MAX]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
 
 
 def _intent_matches(
@@ -327,89 +332,166 @@ def do_complete_donation(
     (``stream_total_overflow``, logged as an error for a person to settle): answering
     200 rather than failing on ``DataError`` at every one of Stripe's redeliveries.
     Completing an already completed (or flagged) donation changes nothing.
+
+    Concurrent completions of different donations share only their stream's rows (its
+    total, its goal): those are written last, so each waits for the others only for
+    those two statements and the commit (a donation rush on one stream). Whether the
+    total can hold the donation is read first, without that lock; the guarded
+    ``UPDATE`` re-checks it, and in the (astronomically rare) race where two
+    completions together overflow it, the later one raises ``DatabaseError``: its
+    transaction rolls back and the webhook answers 503, so Stripe's redelivery finds the
+    full total and flags it.
     """
     with transaction.atomic():
-        donation = StreamDonation.objects.select_for_update().get(id=donation_id)
-        if donation.flag_reason:
-            return "flagged"
-        refunded_first = (
-            donation.payment_status == Status.REFUNDED and donation.completed_at is None
+        donation = _locked_donation(donation_id=donation_id)
+        if donation is None:
+            raise StreamDonation.DoesNotExist(f"donation {donation_id}")
+        return _complete_locked(
+            donation,
+            payment_intent_id=payment_intent_id,
+            amount_minor=amount_minor,
+            amount_received=amount_received,
+            currency=currency,
+            metadata=metadata,
         )
-        if donation.payment_status not in (Status.PENDING, Status.FAILED) and not refunded_first:
-            return "already_" + str(donation.payment_status)
-        if not _intent_matches(
-            donation, amount_minor=amount_minor, amount_received=amount_received, currency=currency
-        ):
-            reason = StreamDonation.FlagReason.AMOUNT_MISMATCH
-        elif not _metadata_matches(donation, metadata):
-            reason = StreamDonation.FlagReason.METADATA_MISMATCH
-        elif not _add_to_stream_total(
-            donation.stream_id, donation.amount - donation.amount_refunded
-        ):
-            reason = TOTAL_OVERFLOW  # nothing was added
-        else:
-            reason = None
-        if reason is not None:
-            donation.flag_reason = reason
-            donation.payment_intent_id = donation.payment_intent_id or payment_intent_id
-            donation.save(update_fields=["flag_reason", "payment_intent_id"])
-            if reason == TOTAL_OVERFLOW:
-                logger.error(
-                    "donation %s (%s) paid but not counted: stream %s's total cannot hold it",
-                    donation.id,
-                    donation.amount,
-                    donation.stream_id,
-                )
-            else:
-                logger.warning("donation %s flagged: %s", donation.id, reason)
-            return str(reason)
 
-        now = timezone.now()
-        if not refunded_first:
-            donation.payment_status = Status.COMPLETED
-        donation.completed_at = now
-        donation.failure_code = None
-        donation.payment_intent_id = payment_intent_id
-        donation.save(
-            update_fields=["payment_status", "completed_at", "failure_code", "payment_intent_id"]
+
+class StreamTotalRaced(DatabaseError):
+    """A completion found the stream total full after checking it had room."""
+
+
+_LOCK_DONATION_SQL = (
+    "SELECT d.*, s.streamer_id AS stream_streamer_id, s.total_donations AS stream_total"
+    " FROM stream_donations d JOIN live_streams s ON s.id = d.stream_id"
+    " WHERE d.{column} = %s ORDER BY d.id LIMIT 1 FOR UPDATE OF d"
+)
+
+
+def _locked_donation(*, donation_id: int | None = None, payment_intent_id: str | None = None):
+    """The donation (by id or PaymentIntent id) locked ``FOR UPDATE`` (its own row
+    only), with its stream's ``streamer_id`` and current ``total_donations`` (read, not
+    locked) as ``stream_streamer_id`` / ``stream_total``, in one query; ``None`` if none."""
+    column, value = (
+        ("id", donation_id)
+        if donation_id is not None
+        else (
+            "payment_intent_id",
+            payment_intent_id,
         )
-        streamer_id = LiveStream.objects.values_list("streamer_id", flat=True).get(
-            id=donation.stream_id
-        )
-        currency_code = donation.currency or settings.DONATION_CURRENCY
-        fee = platform_fee(donation.amount, currency_code)
-        Transaction.objects.create(
-            user_id=streamer_id,
-            transaction_type=Transaction.Type.SALE,
-            amount=donation.amount,
-            fee_amount=fee,
-            net_amount=donation.amount - fee,
-            reference_type="donation",
-            reference_id=donation.id,
-            payment_method="stripe",
-            payment_reference=payment_intent_id,
-            status=Transaction.Status.COMPLETED,
-            description=f"Donation {donation.id} ({currency_code.upper()})",
-            processed_at=now,
-        )
-        if donation.amount_refunded > 0:
-            _book_refund(
-                donation=donation, currency=currency_code, now=now, streamer_id=streamer_id
+    )
+    found = list(StreamDonation.objects.raw(_LOCK_DONATION_SQL.format(column=column), [value]))
+    return found[0] if found else None
+
+
+def _complete_locked(
+    donation: StreamDonation,
+    *,
+    payment_intent_id: str,
+    amount_minor: Any,
+    amount_received: Any,
+    currency: Any,
+    metadata: dict[str, Any],
+) -> str:
+    """``do_complete_donation`` once the donation is locked (by ``_locked_donation``);
+    the caller is inside ``transaction.atomic()``."""
+    if donation.flag_reason:
+        return "flagged"
+    refunded_first = donation.payment_status == Status.REFUNDED and donation.completed_at is None
+    if donation.payment_status not in (Status.PENDING, Status.FAILED) and not refunded_first:
+        return "already_" + str(donation.payment_status)
+    counted = donation.amount - donation.amount_refunded
+    if not _intent_matches(
+        donation, amount_minor=amount_minor, amount_received=amount_received, currency=currency
+    ):
+        reason = StreamDonation.FlagReason.AMOUNT_MISMATCH
+    elif not _metadata_matches(donation, metadata):
+        reason = StreamDonation.FlagReason.METADATA_MISMATCH
+    elif (donation.stream_total or Decimal(0)) + counted > STREAM_TOTAL_MAX:
+        reason = TOTAL_OVERFLOW  # nothing is added
+    else:
+        reason = None
+    if reason is not None:
+        donation.flag_reason = reason
+        donation.payment_intent_id = donation.payment_intent_id or payment_intent_id
+        donation.save(update_fields=["flag_reason", "payment_intent_id"])
+        if reason == TOTAL_OVERFLOW:
+            logger.error(
+                "donation %s (%s) paid but not counted: stream %s's total cannot hold it",
+                donation.id,
+                donation.amount,
+                donation.stream_id,
             )
-        if refunded_first:
-            return "completed_refunded"
-        send_event_on_commit(
+        else:
+            logger.warning("donation %s flagged: %s", donation.id, reason)
+        return str(reason)
+
+    now = timezone.now()
+    if not refunded_first:
+        donation.payment_status = Status.COMPLETED
+    donation.completed_at = now
+    donation.failure_code = None
+    donation.payment_intent_id = payment_intent_id
+    streamer_id = donation.stream_streamer_id
+    currency_code = donation.currency or settings.DONATION_CURRENCY
+    fee = platform_fee(donation.amount, currency_code)
+    with connection.cursor() as cursor:
+        # One statement (the row is locked): the donation paid, the streamer's sale row.
+        cursor.execute(
+            "WITH paid AS (UPDATE stream_donations SET payment_status = %s, completed_at = %s,"
+            " failure_code = NULL, payment_intent_id = %s WHERE id = %s RETURNING id)"
+            " INSERT INTO transactions (user_id, transaction_type, amount, fee_amount,"
+            " net_amount, reference_type, reference_id, payment_method, payment_reference,"
+            " status, description, created_at, processed_at)"
+            " SELECT %s, %s, %s, %s, %s, 'donation', paid.id, 'stripe', %s, %s, %s, %s, %s"
+            " FROM paid",
             [
-                groups.stream_room(donation.stream_id),
-                groups.stream_dashboard(donation.stream_id),
-                groups.streamer_overlays(streamer_id),
+                donation.payment_status,
+                now,
+                payment_intent_id,
+                donation.id,
+                streamer_id,
+                Transaction.Type.SALE.value,
+                donation.amount,
+                fee,
+                donation.amount - fee,
+                payment_intent_id,
+                Transaction.Status.COMPLETED.value,
+                f"Donation {donation.id} ({currency_code.upper()})",
+                now,
+                now,
             ],
-            donation_event(donation),
         )
+    if donation.amount_refunded > 0:
+        _book_refund(donation=donation, currency=currency_code, now=now, streamer_id=streamer_id)
+    if refunded_first:
+        _count_in_stream_total(donation, counted)
+        invalidate_snapshots_on_commit([donation.stream_id])  # the total moved, no alert
+        return "completed_refunded"
+    send_event_on_commit(
+        [
+            groups.stream_room(donation.stream_id),
+            groups.stream_dashboard(donation.stream_id),
+            groups.streamer_overlays(streamer_id),
+        ],
+        donation_event(donation),
+    )
+    emit_donation_completed(donation=donation, streamer_id=streamer_id)
+    # Asked before the shared rows are locked (one indexed read; usually "no").
+    achievements_due = donation_achievements_due(streamer_id=streamer_id)
+    # Last, the rows every completion of this stream writes: its total, then its
+    # running goal (whose event follows the donation's).
+    _count_in_stream_total(donation, counted)
+    goals.count_toward_goal(stream_id=donation.stream_id, delta=counted, completed_at=now)
+    if achievements_due:
         # "First donation received" unlocks in the same transaction as the money; its
         # event follows the donation's.
         check_donation_achievements(streamer_id=streamer_id, stream_id=donation.stream_id, now=now)
-        return "completed"
+    return "completed"
+
+
+def _count_in_stream_total(donation: StreamDonation, counted: Decimal) -> None:
+    if counted and not _add_to_stream_total(donation.stream_id, counted):
+        raise StreamTotalRaced(f"stream {donation.stream_id}: total full, retry the event")
 
 
 def do_fail_donation(*, donation_id: int, failure_code: str | None) -> str:
@@ -460,7 +542,13 @@ def do_refund_donation(*, donation_id: int, amount_refunded_minor: Any, currency
         donation.save(update_fields=fields)
         if was_counted:
             _add_to_stream_total(donation.stream_id, -delta)
+            # The public total changed and no room event says so: drop cached payloads.
+            invalidate_snapshots_on_commit([donation.stream_id])
             _book_refund(donation=donation, currency=donation_currency, now=now)
+            goals.count_toward_goal(
+                stream_id=donation.stream_id, delta=-delta, completed_at=donation.completed_at
+            )
+            emit_donation_refunded(donation=donation, refund_amount=delta)
         return "refunded" if refunded >= donation.amount else "partially_refunded"
 
 
@@ -518,27 +606,20 @@ def _book_refund(
 # --------------------------------------------------------------------------- webhooks
 
 
-def _lock_donation_for_intent(payment_intent_id: str, metadata: dict[str, Any]) -> int | None:
-    """The donation a PaymentIntent pays for, locked. Found by the PaymentIntent id we
-    stored, else by its ``donation_id`` metadata (if our write of the id was lost)."""
-    donation = (
-        StreamDonation.objects.select_for_update()
-        .filter(payment_intent_id=payment_intent_id)
-        .only("id")
-        .first()
-    )
+def _lock_donation_for_intent(
+    payment_intent_id: str, metadata: dict[str, Any]
+) -> StreamDonation | None:
+    """The donation a PaymentIntent pays for, locked (``_locked_donation``). Found by
+    the PaymentIntent id we stored, else by its ``donation_id`` metadata (if our write
+    of the id was lost)."""
+    donation = _locked_donation(payment_intent_id=payment_intent_id)
     if donation is not None:
-        return donation.id
-    raw_id = metadata.get("donation_id")
-    if parse_id(raw_id) is not None:
-        donation = (
-            StreamDonation.objects.select_for_update()
-            .filter(id=parse_id(raw_id))
-            .only("id", "payment_intent_id")
-            .first()
-        )
+        return donation
+    donation_id = parse_id(metadata.get("donation_id"))
+    if donation_id is not None:
+        donation = _locked_donation(donation_id=donation_id)
         if donation is not None and donation.payment_intent_id in (None, payment_intent_id):
-            return donation.id
+            return donation
     return None
 
 
@@ -548,11 +629,13 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 def _on_intent_succeeded(obj: dict[str, Any]) -> str:
     metadata = _as_dict(obj.get("metadata"))
-    donation_id = _lock_donation_for_intent(str(obj.get("id")), metadata)
-    if donation_id is None:
+    donation = _lock_donation_for_intent(str(obj.get("id")), metadata)
+    if donation is None:
         return "unknown_donation"
-    return do_complete_donation(
-        donation_id=donation_id,
+    # Inside do_process_stripe_event's transaction, with the row locked just now:
+    # do_complete_donation without a second lookup (or a savepoint).
+    return _complete_locked(
+        donation,
         payment_intent_id=str(obj.get("id")),
         amount_minor=obj.get("amount"),
         amount_received=obj.get("amount_received"),
@@ -562,12 +645,12 @@ def _on_intent_succeeded(obj: dict[str, Any]) -> str:
 
 
 def _on_intent_failed(obj: dict[str, Any]) -> str:
-    donation_id = _lock_donation_for_intent(str(obj.get("id")), _as_dict(obj.get("metadata")))
-    if donation_id is None:
+    donation = _lock_donation_for_intent(str(obj.get("id")), _as_dict(obj.get("metadata")))
+    if donation is None:
         return "unknown_donation"
     error = _as_dict(obj.get("last_payment_error"))
     return do_fail_donation(
-        donation_id=donation_id, failure_code=error.get("decline_code") or error.get("code")
+        donation_id=donation.id, failure_code=error.get("decline_code") or error.get("code")
     )
 
 
@@ -576,11 +659,11 @@ def _on_charge_refunded(obj: dict[str, Any]) -> str:
     intent_id = intent.get("id") if isinstance(intent, dict) else intent
     if not isinstance(intent_id, str):
         return "unknown_donation"
-    donation_id = _lock_donation_for_intent(intent_id, _as_dict(obj.get("metadata")))
-    if donation_id is None:
+    donation = _lock_donation_for_intent(intent_id, _as_dict(obj.get("metadata")))
+    if donation is None:
         return "unknown_donation"
     return do_refund_donation(
-        donation_id=donation_id,
+        donation_id=donation.id,
         amount_refunded_minor=obj.get("amount_refunded"),
         currency=obj.get("currency"),
     )
@@ -610,20 +693,23 @@ def do_process_stripe_event(*, event: dict[str, Any]) -> str:
         intent_id = intent.get("id") if isinstance(intent, dict) else intent
     with transaction.atomic():
         with connection.cursor() as cursor:
+            # One statement: this transaction's lock_timeout, then the event id.
             cursor.execute(
                 "INSERT INTO donations_stripe_events"
                 " (event_id, event_type, payment_intent_id, result, received_at)"
-                " VALUES (%s, %s, %s, '', now())"
+                " SELECT %s, %s, %s, '', now()"
+                " FROM (SELECT set_config('lock_timeout', %s, true)) AS lock_timeout"
                 " ON CONFLICT (event_id) DO NOTHING RETURNING id",
-                [event_id, event_type[:100], intent_id if isinstance(intent_id, str) else None],
+                [
+                    event_id,
+                    event_type[:100],
+                    intent_id if isinstance(intent_id, str) else None,
+                    f"{int(settings.STRIPE_WEBHOOK_LOCK_TIMEOUT_MS)}ms",
+                ],
             )
             row = cursor.fetchone()
             if row is None:
                 return "duplicate"
-            cursor.execute(
-                "SELECT set_config('lock_timeout', %s, true)",
-                [f"{int(settings.STRIPE_WEBHOOK_LOCK_TIMEOUT_MS)}ms"],
-            )
         handler = EVENT_HANDLERS.get(event_type)
         result = handler(obj) if handler is not None else "ignored"
         with connection.cursor() as cursor:
@@ -667,6 +753,7 @@ def do_reconcile_stream_total(*, stream_id: int) -> bool:
             expected,
         )
         LiveStream.objects.filter(id=stream_id).update(total_donations=expected)
+        invalidate_snapshots_on_commit([stream_id])
         return True
 
 

@@ -10,6 +10,7 @@ urlpatterns = [
         apis.DonationListCreateApi.as_view(),
         name="donation-create",
     ),
+    path("streams/<int:stream_id>/goal", apis.GoalApi.as_view(), name="stream-goal"),
     path("me/overlay", apis.OverlayApi.as_view(), name="overlay"),
     path("me/overlay/rotate", apis.OverlayRotateApi.as_view(), name="overlay-rotate"),
     path("me/overlay/test", apis.OverlayTestApi.as_view(), name="overlay-test"),

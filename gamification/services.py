@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from realtime import event_types, groups
-from realtime.events import send_events_on_commit
+from realtime.events import invalidate_snapshots_on_commit, send_events_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -349,6 +349,34 @@ def _emit_exp(awards: list[ExpAward]) -> None:
         )
         for award in awards
     )
+    _invalidate_level_ups(awards)
+
+
+def _invalidate_level_ups(awards: list[ExpAward]) -> None:
+    """A streamer who levelled up shows a new ``streamer.current_level`` in the public
+    payload of their streams, which no room event carries: drop those cached
+    snapshots (``realtime.snapshots``; HTTP reads and joins then load it afresh)."""
+    gained: dict[int, int] = {}
+    after: dict[int, tuple[int, int]] = {}
+    for award in awards:
+        gained[award.user_id] = gained.get(award.user_id, 0) + award.gained
+        after[award.user_id] = (award.total_exp, award.current_level)
+    levelled = [
+        user_id
+        for user_id, (total, level) in after.items()
+        if level_for_exp(total - gained[user_id]) != level
+    ]
+    if not levelled:
+        return
+    from streams.models import LiveStream  # streams imports this module
+
+    stream_ids = {a.stream_id for a in awards if a.user_id in levelled}
+    stream_ids.update(
+        LiveStream.objects.filter(
+            streamer_id__in=levelled, status__in=["scheduled", "live"]
+        ).values_list("id", flat=True)
+    )
+    invalidate_snapshots_on_commit(stream_ids)
 
 
 def _emit_achievements(unlocked: list[UnlockedAchievement], stream_of_user: dict[int, int]) -> None:
@@ -445,6 +473,24 @@ def settle_stream(*, stream_id: int, now: datetime | None = None) -> TickResult 
         _emit_exp(result.awards)
         _emit_achievements(result.unlocked, {streamer_id: stream_id})
     return result
+
+
+def donation_achievements_due(*, streamer_id: int) -> bool:
+    """Whether a completed donation could unlock anything for ``streamer_id``: an active
+    ``donations_received`` achievement they have not completed. One indexed read and no
+    lock, so a donation rush asks this instead of running ``check_donation_achievements``
+    (which counts all the streamer's donations and locks their progress rows) every
+    time; it is ``False`` from the first donation on."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM achievements a"
+            " WHERE a.condition_type = 'donations_received' AND a.code IS NOT NULL"
+            " AND COALESCE(a.is_active, TRUE) AND NOT EXISTS ("
+            "   SELECT 1 FROM user_achievements ua WHERE ua.user_id = %s"
+            "   AND ua.achievement_id = a.id AND ua.completed_at IS NOT NULL))",
+            [streamer_id],
+        )
+        return bool(cursor.fetchone()[0])
 
 
 def check_donation_achievements(

@@ -7,4 +7,5 @@ urlpatterns = [
     path("favicon.ico", views.favicon, name="favicon"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("streams/<int:stream_id>/", views.watch, name="watch"),
+    path("dashboard/webhooks/", views.webhooks, name="webhooks"),
 ]

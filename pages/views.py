@@ -10,7 +10,7 @@ from django.templatetags.static import static
 from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import ensure_csrf_cookie
 
-from donations.views import DEFAULT_DURATION_SECONDS
+from donations.views import DEFAULT_DURATION_SECONDS, DEFAULT_SOUND, DEFAULT_VOLUME
 from streams.selectors import get_stream
 
 
@@ -51,6 +51,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "overlay_height": 600,
             "alert_duration_default": DEFAULT_DURATION_SECONDS,
             "alert_duration_max": 120,
+            "alert_sound_default": DEFAULT_SOUND,
+            "alert_volume_default": DEFAULT_VOLUME,
         },
     )
 
@@ -74,3 +76,11 @@ def watch(request: HttpRequest, stream_id: int) -> HttpResponse:
             "stripe_test_mode": settings.STRIPE_LOCAL_TEST_MODE,
         },
     )
+
+
+@ensure_csrf_cookie
+def webhooks(request: HttpRequest) -> HttpResponse:
+    """``/dashboard/webhooks/``: the streamer's outbound webhooks (SPEC §7a)."""
+    from webhooks.event_types import EVENT_TYPES
+
+    return render(request, "pages/webhooks.html", {"event_types": EVENT_TYPES})

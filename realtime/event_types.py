@@ -58,6 +58,39 @@ def donation(
     return event
 
 
+def goal(
+    *,
+    stream_id: int | None,
+    title: str | None,
+    amount: str | None,
+    raised: str | None,
+    currency: str,
+    version: int,
+    sync: bool = False,
+) -> dict[str, Any]:
+    """``goal {title, amount, raised}`` (SPEC §7): a stream's donation goal changed.
+
+    Money is a decimal string ("1500.00"); a cleared goal has ``title``, ``amount``
+    and ``raised`` null. ``version`` grows with every change of the stream's goal:
+    a client drops an event whose version is not above the one it shows. Overlays
+    (one per streamer, not per stream) ask for their current goal with a
+    ``goal.sync`` frame; the answer carries ``sync: true`` (``stream_id`` null and
+    version 0 when no goal is running).
+    """
+    event: dict[str, Any] = {
+        "type": "goal",
+        "stream_id": stream_id,
+        "title": title,
+        "amount": amount,
+        "raised": raised,
+        "currency": currency,
+        "version": version,
+    }
+    if sync:
+        event["sync"] = True
+    return event
+
+
 def exp(*, gained: int, total_exp: int, current_level: int) -> dict[str, Any]:
     """Dashboard only: the streamer earned EXP (a level-up shows in ``current_level``)."""
     return {

@@ -222,6 +222,17 @@ def viewer_count(stream_id: int) -> int:
     return viewer_counts([stream_id])[stream_id]
 
 
+def queue_viewer_count(pipe: Any, stream_id: int) -> None:
+    """Queue the two reads of ``viewer_count`` on a (sync or async) pipeline that does
+    other reads too; ``count_from`` turns their two replies into the count."""
+    pipe.hlen(_room(stream_id, "users"))
+    pipe.get(_room(stream_id, "anon"))
+
+
+def count_from(users: Any, anon: Any) -> int:
+    return int(users or 0) + max(int(anon or 0), 0)
+
+
 def viewer_counts(stream_ids: list[int]) -> dict[int, int]:
     """``viewer_count`` for many streams in one Redis round trip.
 

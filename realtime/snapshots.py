@@ -210,19 +210,7 @@ async def room_snapshot(sid: int, loader: Loader, since: int | None = None) -> S
             real = [int(score) for member, score in first if member != ALL]
             snap.recovered_items = _recover(after, real[0] if real else None, holds_all, since)
         return snap
-    # A miss: one database load per process, room and version, however many sockets
-    # join meanwhile (a reconnect storm would otherwise load it once per socket). Only
-    # a load that started at the version this socket read (after it subscribed) is
-    # shared: any change since then bumped the version, so nothing can fall between.
-    loads = _loads.get()
-    load_key = (sid, version)
-    future = loads.get(load_key)
-    if future is None:
-        future = loads[load_key] = asyncio.ensure_future(
-            _load_and_refill(client, sid, version, loader)
-        )
-        future.add_done_callback(lambda _: loads.pop(load_key, None))
-    loaded = await asyncio.shield(future)
+    loaded = await _shared_load(client, sid, version, loader)
     if loaded is None:
         return None
     stream, ids, texts, holds_all = loaded
@@ -233,6 +221,88 @@ async def room_snapshot(sid: int, loader: Loader, since: int | None = None) -> S
         after = list(zip(ids[start:], texts[start:], strict=True))
         snap.recovered_items = _recover(after, ids[0] if ids else None, holds_all, since)
     return snap
+
+
+async def _shared_load(
+    client: Any, sid: int, version: Any, loader: Loader
+) -> tuple[dict[str, Any], list[int], list[str], bool] | None:
+    """A miss: one database load per process, room and version, however many sockets
+    (or HTTP reads) want it meanwhile (a reconnect storm would otherwise load it once
+    per socket). Only a load that started at the version the caller read (a socket:
+    after it subscribed) is shared: any change since then bumped the version, so
+    nothing can fall between."""
+    loads = _loads.get()
+    load_key = (sid, version)
+    future = loads.get(load_key)
+    if future is None:
+        future = loads[load_key] = asyncio.ensure_future(
+            _load_and_refill(client, sid, version, loader)
+        )
+        future.add_done_callback(lambda _: loads.pop(load_key, None))
+    return await asyncio.shield(future)
+
+
+async def stream_payload(
+    sid: int, loader: Loader, *, also: Callable[[Any], None] | None = None
+) -> tuple[dict[str, Any] | None, list[Any]]:
+    """The public stream of the snapshot alone, for HTTP reads (``None``: no such
+    stream), plus the replies of the reads ``also`` queued on the same pipeline (e.g.
+    the viewer count): one Redis round trip when cached; on a miss the same shared
+    load and refill as a join (which also caches the chat history for the next join)."""
+    client = _clients.get()
+    ver_key, stream_key, _ = _keys(sid)
+    pipe = client.pipeline(transaction=False)
+    pipe.get(ver_key)
+    pipe.get(stream_key)
+    if also is not None:
+        also(pipe)
+    replies = await pipe.execute()
+    version, stream_text = replies[:2]
+    if stream_text is not None:
+        return (None if stream_text == "null" else json.loads(stream_text)), replies[2:]
+    loaded = await _shared_load(client, sid, version, loader)
+    return (None if loaded is None else loaded[0]), replies[2:]
+
+
+SyncLoader = Callable[[int], tuple[dict[str, Any] | None, list[dict[str, Any]]]]
+
+
+def stream_payload_sync(
+    sid: int, loader: SyncLoader, *, also: Callable[[Any], None] | None = None
+) -> tuple[dict[str, Any] | None, list[Any]]:
+    """``stream_payload`` for sync callers (a request already on a thread): the same
+    keys and refill, without the per-loop sharing of loads."""
+    client = get_redis()
+    ver_key, stream_key, chat_key = _keys(sid)
+    pipe = client.pipeline(transaction=False)
+    pipe.get(ver_key)
+    pipe.get(stream_key)
+    if also is not None:
+        also(pipe)
+    replies = pipe.execute()
+    version, stream_text = replies[:2]
+    if stream_text is not None:
+        return (None if stream_text == "null" else json.loads(stream_text)), replies[2:]
+    stream, history = loader(sid)
+    client.eval(_REFILL, 3, ver_key, stream_key, chat_key, *_refill_args(version, stream, history))
+    return stream, replies[2:]
+
+
+def _refill_args(
+    version: Any, stream: dict[str, Any] | None, history: list[dict[str, Any]]
+) -> list[Any]:
+    """``_REFILL``'s ARGV: the expected version, the TTL, the stream and the messages
+    (``loader`` gives up to ``HISTORY_SIZE + 1``: fewer means they are all the stream
+    has, and the set is marked ``ALL``)."""
+    args: list[Any] = [version or "0"]
+    if stream is None:
+        return [*args, MISSING_TTL_SECONDS * 1000, "null"]
+    args += [TTL_SECONDS * 1000, _dumps(stream)]
+    if len(history) <= HISTORY_SIZE:
+        args += [0, ALL]
+    for message in history[-HISTORY_SIZE:]:
+        args += [message["id"], _dumps(message)]
+    return args
 
 
 async def _load_and_refill(

@@ -5,7 +5,10 @@
 # redis-server and two server processes, on a fresh database of the same PostgreSQL
 # (results in bench/results/, see bench/README.md). Flags for bench/run.py go in
 # BENCH_ARGS, e.g. BENCH_ARGS="--quick" or BENCH_ARGS="--only S1,S7 --with-5000x20".
-# Benchmarks are not tests: they print numbers, they do not assert speed.
+# Then the HTTP benchmark bench/http_bench.py (wrk against a minimal Django floor, and
+# the Stripe webhook burst; flags in HTTP_BENCH_ARGS), which fails the run when a check
+# fails (wrong totals, error answers, a server died). Benchmarks print numbers; they do
+# not assert speed.
 set -eu
 cd "$(dirname "$0")/.."
 export PYTHONDONTWRITEBYTECODE=1
@@ -25,4 +28,8 @@ if [ ! -d bench/sio/node_modules ]; then
 fi
 # shellcheck disable=SC2086  # BENCH_ARGS is a list of flags
 .venv/bin/python bench/run.py ${BENCH_ARGS:-} || status=$?
+
+echo "== bench/http_bench.py ${HTTP_BENCH_ARGS:-}"
+# shellcheck disable=SC2086  # HTTP_BENCH_ARGS is a list of flags
+.venv/bin/python bench/http_bench.py ${HTTP_BENCH_ARGS:-} || status=$?
 exit "$status"

@@ -58,6 +58,8 @@ def _ingest(env: dict[str, str], host: str, port: int) -> tuple[list[str] | None
         "PLAYBACK_URL_TEMPLATE", f"http://{app_host}:{values['http_port']}/hls/{{stream_id}}.m3u8"
     )
     env.setdefault("HLS_DIR", str(values["hls_dir"]))
+    # on_record_done accepts only files in the dir nginx records into.
+    env.setdefault("INGEST_RECORD_DIR", str(values["record_dir"]))
     cmd = ingest_conf.command(conf, values)
     return cmd, (
         f"  ingest      {rtmp}  (OBS: Server = this URL, Stream Key = the dashboard's key)\n"

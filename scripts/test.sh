@@ -15,7 +15,7 @@ export DATABASE_POOL="${DATABASE_POOL:-0}"
 # production throttles (SPEC §5) would refuse the suite's many logins and donations.
 # The throttle tests set their own small limits (tests/support/throttles.py).
 for limit in LOGIN_ACCOUNT LOGIN_IP SIGNUP_IP SIGNUP_ATTEMPT_IP DONATION_IP \
-  DONATION_ACCOUNT OVERLAY_TEST_ACCOUNT; do
+  DONATION_ACCOUNT OVERLAY_TEST_ACCOUNT WEBHOOK_TEST_ACCOUNT WEBHOOK_CREATE_ACCOUNT; do
   var="THROTTLE_$limit"
   export "$var=${!var:-100000/60}"
 done

@@ -14,7 +14,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from core.exceptions import ApplicationError
-from streams.models import LiveStream
+from realtime.events import invalidate_snapshots_on_commit
+from streams.models import LiveStream, StreamRecording
 from streams.services import do_rotate_stream_key, do_update_stream
 
 # Shown to viewers: a change goes through do_update_stream, which broadcasts it.
@@ -62,6 +63,7 @@ class LiveStreamAdmin(admin.ModelAdmin):
         others = sorted(changed.difference(_BROADCAST_FIELDS))
         if others:
             obj.save(update_fields=[*others, "updated_at"])
+            invalidate_snapshots_on_commit([obj.id])  # e.g. scheduled_start: no event says so
         if changed.intersection(_BROADCAST_FIELDS):
             do_update_stream(
                 user=None, stream_id=obj.id, title=obj.title, description=obj.description
@@ -79,3 +81,19 @@ class LiveStreamAdmin(admin.ModelAdmin):
                 rotated += 1
         if rotated:
             self.message_user(request, f"Rotated the key of {rotated} stream(s).")
+
+
+@admin.register(StreamRecording)
+class StreamRecordingAdmin(admin.ModelAdmin):
+    """Recordings the ingest reported; read-only (the archive task joins them). The
+    file name is never shown: without the relay rename it is the stream key."""
+
+    list_display = ("id", "stream", "size", "created_at")
+    list_select_related = ("stream",)
+    fields = readonly_fields = ("stream", "size", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -2,24 +2,45 @@
 
 Public reads never carry the stream key; only ``/key`` and ``/key/rotate`` (owner,
 ``Cache-Control: no-store``) do.
+
+``GET /api/streams/{id}`` is the hottest read (every page load): it is served from the
+room's join snapshot in Redis (``realtime.snapshots``, kept current by every room event
+and ``invalidate_snapshots_on_commit``) plus the live viewer count, in one Redis round
+trip and no database query; a request without a session cookie never leaves the event
+loop. Only the owner's view (ingest status) reads the database. Every answer carries an
+``ETag`` over its exact body (``If-None-Match`` → 304) and ``Cache-Control: no-cache``:
+clients revalidate every time, since the viewer count moves.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import logging
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.utils.cache import patch_vary_headers
+from django.utils.http import parse_etags
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from redis import RedisError
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from chat.selectors import room_snapshot_data
 from core.exceptions import Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from core.inputs import parse_id
 from core.openapi import LOGIN_AUTH, LOGIN_CSRF_AUTH, errors
-from realtime import presence
-from streams import selectors, services
+from realtime import presence, snapshots
+from realtime.sockets import db_call
+from streams import heartbeats, selectors, services
 from streams.models import LiveStream
 from streams.schemas import OwnerStream, StreamDetail, StreamKey, StreamPage, StreamStats
 from streams.serializers import owner_stream, public_stream, stream_key_payload
@@ -41,10 +62,93 @@ def access_stream(user, stream_id: int) -> LiveStream:
     return stream
 
 
-def _stream_view(request: Request, stream: LiveStream) -> dict[str, Any]:
-    if request.user.is_authenticated and stream.streamer_id == request.user.id:
-        return owner_stream(stream)
-    return public_stream(stream)
+logger = logging.getLogger(__name__)
+
+# A snapshot miss loads on the socket database threads, shared with joins of the room.
+_load_snapshot = db_call(room_snapshot_data)
+
+
+def _json_bytes(payload: dict[str, Any]) -> bytes:
+    """What DRF's JSONRenderer writes (compact, UTF-8, U+2028/2029 escaped)."""
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+
+
+def _revalidated(request: HttpRequest, body: bytes) -> HttpResponse:
+    """200 with an ``ETag`` over ``body``, or 304 when ``If-None-Match`` names it."""
+    etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+    known = parse_etags(request.headers.get("If-None-Match", ""))
+    if etag in known or "*" in known:
+        response: HttpResponse = HttpResponseNotModified()
+    else:
+        response = HttpResponse(body, content_type="application/json")
+    response["ETag"] = etag
+    response["Cache-Control"] = "no-cache"
+    patch_vary_headers(response, ("Cookie",))  # the owner gets another body
+    return response
+
+
+def _public_body(payload: dict[str, Any], counts: list[Any]) -> bytes:
+    payload["viewer_count"] = presence.count_from(*counts)
+    return _json_bytes(payload)
+
+
+def _stream_from_database(request: Request, stream_id: int) -> HttpResponse:
+    """The owner's view, and every view while Redis is unreachable."""
+    stream = selectors.get_stream(stream_id)
+    if stream is None:
+        raise NotFound("Stream not found.")
+    user = request.user
+    if user.is_authenticated and stream.streamer_id == user.id:
+        # Heartbeats on the fast path record the ingest's last callback in Redis only.
+        seen = heartbeats.last_seen([stream.id]).get(stream.id)
+        if seen is not None and (stream.ingest_seen_at is None or seen > stream.ingest_seen_at):
+            stream.ingest_seen_at = seen
+        return _revalidated(request, _json_bytes(owner_stream(stream)))
+    return _revalidated(request, _json_bytes(public_stream(stream)))
+
+
+async def _anonymous_read(request: HttpRequest, stream_id: int) -> HttpResponse | None:
+    """The public stream from the snapshot, on the event loop; ``None`` when Redis
+    cannot answer (the caller falls back to the database)."""
+    try:
+        payload, counts = await snapshots.stream_payload(
+            stream_id,
+            _load_snapshot,
+            also=lambda pipe: presence.queue_viewer_count(pipe, stream_id),
+        )
+    except RedisError as exc:
+        logger.warning("stream snapshot unavailable (%s); reading the database", type(exc).__name__)
+        return None
+    if payload is None:
+        return HttpResponse(
+            _json_bytes({"error": {"code": "not_found", "message": "Stream not found."}}),
+            status=404,
+            content_type="application/json",
+        )
+    return _revalidated(request, _public_body(payload, counts))
+
+
+def _with_anonymous_fast_path(view: Any) -> Any:
+    """``view`` (the DRF view), fronted by an async view that answers an anonymous
+    ``GET`` itself: no session cookie means no user to load, no owner view, nothing DRF
+    would add (no authentication, throttle or permission applies to it)."""
+
+    async def stream_detail(request: HttpRequest, stream_id: int) -> HttpResponse:
+        # ASGIRequest: served by an ASGI server on its long-lived loop (the sync test
+        # client runs this view on a throwaway loop inside the test's transaction).
+        if (
+            isinstance(request, ASGIRequest)
+            and request.method == "GET"
+            and settings.SESSION_COOKIE_NAME not in request.COOKIES
+        ):
+            response = await _anonymous_read(request, stream_id)
+            if response is not None:
+                return response
+        return await sync_to_async(view)(request, stream_id=stream_id)
+
+    functools.update_wrapper(stream_detail, view)  # cls, initkwargs, csrf_exempt (schema)
+    return stream_detail
 
 
 class StreamPagination(PageNumberPagination):
@@ -126,15 +230,34 @@ class StreamDetailApi(APIView):
             max_length=services.DESCRIPTION_MAX,
         )
 
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        return _with_anonymous_fast_path(super().as_view(**initkwargs))
+
     @extend_schema(
         operation_id="streams_retrieve",
         responses={200: StreamDetail, **errors(404)},
     )
-    def get(self, request: Request, stream_id: int) -> Response:
-        stream = selectors.get_stream(stream_id)
-        if stream is None:
+    def get(self, request: Request, stream_id: int) -> HttpResponse:
+        """The public stream (the owner: with the ingest status). From the snapshot
+        cache unless it is the owner asking or Redis is unreachable."""
+        try:
+            payload, counts = snapshots.stream_payload_sync(
+                stream_id,
+                room_snapshot_data,
+                also=lambda pipe: presence.queue_viewer_count(pipe, stream_id),
+            )
+        except RedisError as exc:
+            logger.warning(
+                "stream snapshot unavailable (%s); reading the database", type(exc).__name__
+            )
+            return _stream_from_database(request, stream_id)
+        if payload is None:
             raise NotFound("Stream not found.")
-        return Response(_stream_view(request, stream))
+        user = request.user
+        if user.is_authenticated and payload["streamer"]["id"] == user.id:
+            return _stream_from_database(request, stream_id)
+        return _revalidated(request, _public_body(payload, counts))
 
     @extend_schema(
         request=PatchSerializer,

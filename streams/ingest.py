@@ -1,4 +1,5 @@
-"""Ingest server callbacks: ``POST /ingest/on_publish|on_publish_done|on_update``.
+"""Ingest server callbacks: ``POST /ingest/on_publish|on_publish_done|on_update`` and
+``on_record_done`` (a recording to archive: ``streams.archives``).
 
 nginx-rtmp sends form fields (``call``, ``app``, ``name`` = the stream key, ``addr``,
 ``clientid``, ...); any 2xx lets the publisher continue, anything else drops it.
@@ -21,14 +22,17 @@ import json
 import logging
 from collections.abc import Callable
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.api import json_error
 from core.metrics import INGEST_CALLBACKS
-from streams import services
+from streams import archives, heartbeats, services
 
 logger = logging.getLogger(__name__)
 
@@ -143,11 +147,75 @@ def _callback(kind: str):
         return _answer(result.allowed, srs=srs, location=location)
 
     view.__name__ = f"on_{kind}"
-    return view
+    return _with_heartbeat_fast_path(view) if kind == UPDATE else view
+
+
+def _with_heartbeat_fast_path(view):
+    """``on_update`` of a publisher whose earlier heartbeat the database verified: one
+    Redis call on the event loop (``streams.heartbeats``), no database, no row lock.
+    Everything else (no lease, another client, a kick to decide, SRS, players, a wrong
+    secret, the test client) goes to ``view``, the database path."""
+
+    async def on_update(request: HttpRequest) -> HttpResponse:
+        if request.method == "POST" and isinstance(request, ASGIRequest) and _secret_ok(request):
+            actual_kind, fields, srs = _parse(request, UPDATE)
+            if actual_kind == UPDATE and not srs and not fields["call"].startswith("update_play"):
+                stream_id = await heartbeats.beat(fields["name"], fields["clientid"])
+                if stream_id is not None:
+                    INGEST_CALLBACKS.labels(UPDATE, "allowed").inc()
+                    logger.debug(
+                        "ingest update allowed: heartbeat (stream %s, client %s, addr %s)",
+                        stream_id,
+                        fields["clientid"],
+                        fields["addr"],
+                    )
+                    return _answer(True, srs=False)
+        return await sync_to_async(view)(request)
+
+    on_update.csrf_exempt = True  # type: ignore[attr-defined]
+    return on_update
+
+
+RECORD_DONE = "record_done"
+
+
+@csrf_exempt
+@require_POST
+def on_record_done(request: HttpRequest) -> HttpResponse:
+    """nginx-rtmp's ``on_record_done`` (``name`` = the key, ``path`` = the recorded
+    file; ``relay`` as on ``on_publish``): see ``streams.archives.check_record_done``.
+    200 stored (or already stored), 403 wrong secret or unknown key, 400 bad path.
+    The path is never logged: without the relay rename it contains the key."""
+    if not _secret_ok(request):
+        logger.warning(
+            "ingest %s refused: wrong secret (peer %s)",
+            RECORD_DONE,
+            request.META.get("REMOTE_ADDR", "-"),
+        )
+        INGEST_CALLBACKS.labels(RECORD_DONE, "bad_secret").inc()
+        return _answer(False, srs=False)
+    result = archives.check_record_done(
+        stream_key=request.POST.get("name", ""),
+        path=request.POST.get("path", ""),
+        relay=request.GET.get("relay", ""),
+    )
+    INGEST_CALLBACKS.labels(RECORD_DONE, result.verdict).inc()
+    (logger.info if result.verdict == "allowed" else logger.warning)(
+        "ingest %s %s: %s (stream %s, recording %s)",
+        RECORD_DONE,
+        result.verdict,
+        result.reason,
+        result.stream_id if result.stream_id is not None else "-",
+        result.recording_id if result.recording_id is not None else "-",
+    )
+    if result.verdict == "invalid":
+        return json_error("invalid_path", archives.INVALID_PATH, 400)
+    return _answer(result.verdict == "allowed", srs=False)
 
 
 urlpatterns = [
     path("on_publish", _callback(PUBLISH), name="ingest-on-publish"),
     path("on_publish_done", _callback(PUBLISH_DONE), name="ingest-on-publish-done"),
     path("on_update", _callback(UPDATE), name="ingest-on-update"),
+    path("on_record_done", on_record_done, name="ingest-on-record-done"),
 ]

@@ -1,10 +1,11 @@
-"""``live_streams`` (seed §2.7.1)."""
+"""``live_streams`` (seed §2.7.1) and the project's ``stream_recordings``."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
+from django.utils import timezone
 
 
 class LiveStream(models.Model):
@@ -62,3 +63,29 @@ class LiveStream(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.status})"
+
+
+class StreamRecording(models.Model):
+    """A file the ingest server recorded (nginx-rtmp ``record``), reported by
+    ``POST /ingest/on_record_done``: one per publish session, so a stream that
+    reconnected has several. ``streams.tasks.archive_recording`` joins them, in
+    ``(created_at, id)`` order, into the stream's archive.
+
+    ``path`` is relative to ``settings.INGEST_RECORD_DIR`` (private: without the relay
+    rename, nginx-rtmp names the file after the stream key), unique, so a repeated
+    callback stores nothing twice. ``size`` is the file's size when it was reported.
+    """
+
+    stream = models.ForeignKey(LiveStream, on_delete=models.CASCADE, related_name="recordings")
+    path = models.CharField(max_length=1000, unique=True)
+    size = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now, db_default=Now())
+
+    class Meta:
+        db_table = "stream_recordings"
+        indexes = [
+            models.Index(fields=["stream", "created_at", "id"], name="stream_recordings_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"recording {self.id} of stream {self.stream_id}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.schemas import PublicUser
+from donations.schemas import PublicGoal
 from streams.models import LiveStream
 
 MONEY = {"max_digits": 10, "decimal_places": 2, "coerce_to_string": True}
@@ -32,6 +33,17 @@ class PublicStream(serializers.Serializer):
     )
     currency = serializers.CharField(help_text="Lower-case ISO code, e.g. `jpy`.")
     created_at = serializers.DateTimeField()
+    archive_url = serializers.CharField(
+        allow_null=True,
+        help_text="Ended and archived: the MP4 of the broadcast, a path under MEDIA_URL"
+        " (e.g. `/media/archives/12-3f9c2a7d41b0e8c5.mp4`; Range requests work); else null.",
+    )
+    thumbnail_url = serializers.CharField(
+        allow_null=True,
+        help_text="A recent frame of the broadcast (JPEG, refreshed every minute while"
+        " live), a path under MEDIA_URL with `?v=<unix time>`; null until the first one.",
+    )
+    goal = PublicGoal(allow_null=True, help_text="The running donation goal, or null.")
 
 
 class IngestStatus(serializers.Serializer):

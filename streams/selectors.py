@@ -8,12 +8,13 @@ from streams.models import LiveStream
 
 
 def get_stream(stream_id: int) -> LiveStream | None:
-    return LiveStream.objects.select_related("streamer").filter(id=stream_id).first()
+    # "goal": the public payload's goal comes in the same query (the join snapshot).
+    return LiveStream.objects.select_related("streamer", "goal").filter(id=stream_id).first()
 
 
 def list_streams(*, status: str | None = None, streamer_id: int | None = None):
     """Public listing, newest first (live streams: most recently started first)."""
-    qs = LiveStream.objects.select_related("streamer")
+    qs = LiveStream.objects.select_related("streamer", "goal")  # no query per stream
     if status:
         qs = qs.filter(status=status)
     if streamer_id is not None:

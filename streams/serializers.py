@@ -5,14 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 
 from accounts.serializers import public_user
+from donations.selectors import public_goal
 from realtime import presence
 from streams.models import LiveStream
 
 
 def _iso(value) -> str | None:
     return value.isoformat() if value else None
+
+
+def _goal_of(stream: LiveStream):
+    """The stream's goal row (``donations.StreamGoal``, reverse one-to-one), or None."""
+    try:
+        return stream.goal
+    except ObjectDoesNotExist:
+        return None
 
 
 def public_stream(stream: LiveStream, *, viewer_count: int | None = None) -> dict[str, Any]:
@@ -40,6 +50,12 @@ def public_stream(stream: LiveStream, *, viewer_count: int | None = None) -> dic
         "total_donations": f"{stream.total_donations or 0:.2f}",
         "currency": settings.DONATION_CURRENCY,
         "created_at": _iso(stream.created_at),
+        # Paths under MEDIA_URL, or None: the MP4 of an ended stream (streams.archives),
+        # the latest frame of a live one (with a cache-busting ?v=).
+        "archive_url": (stream.archive_url or None) if stream.is_archived else None,
+        "thumbnail_url": stream.thumbnail_url or None,
+        # {title, amount, raised, version} or None (select_related("goal") avoids a query).
+        "goal": public_goal(_goal_of(stream)),
     }
 
 

@@ -25,11 +25,13 @@ from django.utils import timezone
 from core.exceptions import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from gamification.services import settle_stream as settle_stream_gamification
 from realtime import event_types, groups, presence
-from realtime.events import send_event_on_commit
+from realtime.events import invalidate_snapshots_on_commit, send_event_on_commit
+from streams import heartbeats
 from streams.keys import keys_match, new_stream_key
 from streams.models import LiveStream
 from streams.serializers import public_stream
 from streams.viewers import persist_viewer_peak
+from webhooks.services import emit_stream_offline, emit_stream_online
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -182,6 +184,8 @@ def do_create_stream(
             stream_key=new_stream_key(),
             status=Status.SCHEDULED,
         )
+        # A read of this id before it existed may have cached "no such stream".
+        invalidate_snapshots_on_commit([stream.id])
     logger.info("stream %s created by user %s", stream.id, streamer.id)
     return stream
 
@@ -231,6 +235,7 @@ def _go_live(stream: LiveStream, now: datetime) -> None:
     stream.status = Status.LIVE
     if stream.actual_start is None:  # set once, never moved by a resume
         stream.actual_start = now
+    emit_stream_online(stream=stream)  # scheduled → live happens once per stream
 
 
 def do_go_live(*, stream_id: int, user: User | None = None) -> LiveStream:
@@ -261,6 +266,8 @@ def _end(stream: LiveStream, end_at: datetime, *, reason: str) -> None:
         # The publisher gets kicked at its next update callback (403).
         _broadcast_ingest(stream, connected=False)
     _enqueue_settle(stream.id)
+    emit_stream_offline(stream=stream)
+    heartbeats.revoke_on_commit(stream.stream_key, forget_stream_id=stream.id)
     logger.info("stream %s ended (%s)", stream.id, reason)
 
 
@@ -292,6 +299,7 @@ def do_rotate_stream_key(*, stream_id: int, user: User | None = None) -> LiveStr
                 "The stream key cannot be rotated while the stream is live.",
                 extra={"status": stream.status},
             )
+        heartbeats.revoke_on_commit(stream.stream_key)  # the old key's lease, if any
         stream.stream_key = new_stream_key()
         stream.save(update_fields=["stream_key", "updated_at"])
     logger.info("stream %s key rotated", stream.id)
@@ -343,29 +351,40 @@ def _locked_by_key(stream_key: str) -> LiveStream | None:
     return stream
 
 
-def _session_silent(stream: LiveStream, now: datetime) -> bool:
+def _last_callback(stream: LiveStream, seen: datetime | None) -> datetime | None:
+    """The ingest server's last callback about ``stream``: the later of the database's
+    ``ingest_seen_at`` and ``seen``, the exact time Redis recorded (heartbeats on the
+    fast path write only Redis: ``streams.heartbeats``)."""
+    if seen is None or (stream.ingest_seen_at is not None and stream.ingest_seen_at >= seen):
+        return stream.ingest_seen_at
+    return seen
+
+
+def _session_silent(stream: LiveStream, now: datetime, seen: datetime | None = None) -> bool:
     """The active publisher has missed two update callbacks (a zombie session)."""
     window = timedelta(seconds=2 * settings.INGEST_UPDATE_INTERVAL_SECONDS + 5)
-    return stream.ingest_seen_at is None or stream.ingest_seen_at < now - window
+    last = _last_callback(stream, seen)
+    return last is None or last < now - window
 
 
-def _ingest_expired(stream: LiveStream, now: datetime) -> bool:
+def _ingest_expired(stream: LiveStream, now: datetime, seen: datetime | None = None) -> bool:
     """An ingest-driven live stream whose grace ran out (caller holds the lock)."""
-    if stream.status != Status.LIVE or stream.ingest_seen_at is None:
+    last = _last_callback(stream, seen)
+    if stream.status != Status.LIVE or last is None:
         return False  # not live, or started by hand and never published: owner ends it
     cutoff = now - _grace()
     if stream.ingest_client_id is None:
         return stream.ingest_done_at is not None and stream.ingest_done_at <= cutoff
-    return stream.ingest_seen_at <= cutoff
+    return last <= cutoff
 
 
-def _broadcast_stopped_at(stream: LiveStream) -> datetime:
+def _broadcast_stopped_at(stream: LiveStream, seen: datetime | None = None) -> datetime:
     """When an expired ingest-driven broadcast really stopped (SPEC §4): the
     publish-done callback when the grace ran out, else the ingest server's last
     callback. Neither the grace period nor the watchdog's delay is live time."""
     if stream.ingest_client_id is None and stream.ingest_done_at is not None:
         return stream.ingest_done_at
-    return stream.ingest_seen_at or _now()
+    return _last_callback(stream, seen) or _now()
 
 
 def _expiry_reason(stream: LiveStream) -> str:
@@ -377,6 +396,8 @@ def _expiry_reason(stream: LiveStream) -> str:
 def do_ingest_publish(*, stream_key: str, client_id: str) -> IngestResult:
     """The ingest server asks whether ``stream_key`` may publish (nginx ``on_publish``)."""
     now = _now()
+    lease = heartbeats.prepare(stream_key)  # Redis, before the transaction
+    seen = lease.seen if lease is not None else None
     with transaction.atomic():
         stream = _locked_by_key(stream_key)
         if stream is None:
@@ -385,13 +406,13 @@ def do_ingest_publish(*, stream_key: str, client_id: str) -> IngestResult:
             return _reject("streamer account is not active", stream)
         if stream.status in (Status.ENDED, Status.CANCELLED):
             return _reject(f"stream is {stream.status}", stream)
-        if stream.status == Status.LIVE and _ingest_expired(stream, now):
+        if stream.status == Status.LIVE and _ingest_expired(stream, now, seen):
             # Grace ran out before the periodic job noticed: the stream is over.
             reason = _expiry_reason(stream)
-            _end(stream, _broadcast_stopped_at(stream), reason=reason)
+            _end(stream, _broadcast_stopped_at(stream, seen), reason=reason)
             return _reject(f"stream ended: {reason}", stream)
         if stream.status == Status.LIVE and stream.ingest_client_id not in (None, client_id):
-            if not _session_silent(stream, now):
+            if not _session_silent(stream, now, seen):
                 # nginx-rtmp #1572: a second publisher on a live key. Keep the first.
                 return _reject("stream already has a publisher", stream)
             logger.info("stream %s: replacing a silent ingest session", stream.id)
@@ -417,6 +438,9 @@ def do_ingest_publish(*, stream_key: str, client_id: str) -> IngestResult:
             _broadcast_state(stream)  # live, or no longer "reconnecting"
         if not was_connected:
             _broadcast_ingest(stream, connected=True)
+        heartbeats.grant_on_commit(
+            lease, stream_id=stream.id, user_id=stream.streamer_id, client_id=client_id, now=now
+        )
     logger.info(
         "stream %s: ingest publish accepted (client %s, %s)",
         stream.id,
@@ -447,6 +471,7 @@ def do_ingest_publish_done(*, stream_key: str, client_id: str) -> IngestResult:
         stream.save(
             update_fields=["ingest_client_id", "ingest_seen_at", "ingest_done_at", "updated_at"]
         )
+        heartbeats.revoke_on_commit(stream.stream_key)  # this publisher's heartbeats: 403
         _broadcast_ingest(stream, connected=False)
         if settings.STREAM_RECONNECT_GRACE_SECONDS > 0:
             _broadcast_state(stream)  # viewers see "the streamer is reconnecting…"
@@ -458,9 +483,13 @@ def do_ingest_publish_done(*, stream_key: str, client_id: str) -> IngestResult:
 
 
 def do_ingest_update(*, stream_key: str, client_id: str) -> IngestResult:
-    """Heartbeat of a publisher (nginx ``on_update``). Rejecting it kicks the publisher:
-    that is how ending the stream on the dashboard disconnects OBS."""
+    """Heartbeat of a publisher (nginx ``on_update``), the database path. Rejecting it
+    kicks the publisher: that is how ending the stream on the dashboard disconnects OBS.
+    An allowed heartbeat leaves a lease that lets the next ones skip the database
+    (``streams.heartbeats``: the fast path in ``streams.ingest``)."""
     now = _now()
+    lease = heartbeats.prepare(stream_key)  # Redis, before the transaction
+    seen = lease.seen if lease is not None else None
     with transaction.atomic():
         stream = _locked_by_key(stream_key)
         if stream is None:
@@ -470,10 +499,10 @@ def do_ingest_update(*, stream_key: str, client_id: str) -> IngestResult:
             return _reject("streamer account is not active", stream)
         if stream.status != Status.LIVE:
             return _reject(f"stream is {stream.status}", stream)
-        if _ingest_expired(stream, now):
+        if _ingest_expired(stream, now, seen):
             _end(
                 stream,
-                _broadcast_stopped_at(stream),
+                _broadcast_stopped_at(stream, seen),
                 reason="ingest silent longer than the grace period",
             )
             return _reject("stream ended: ingest silent", stream)
@@ -481,6 +510,9 @@ def do_ingest_update(*, stream_key: str, client_id: str) -> IngestResult:
             return _reject("not the active publisher", stream)
         stream.ingest_seen_at = now
         stream.save(update_fields=["ingest_seen_at"])
+        heartbeats.grant_on_commit(
+            lease, stream_id=stream.id, user_id=stream.streamer_id, client_id=client_id, now=now
+        )
     return _allow("heartbeat", stream)
 
 
@@ -502,6 +534,10 @@ def end_stale_streams(*, now: datetime | None = None) -> list[int]:
         )
         .values_list("id", flat=True)
     )
+    # The exact last callbacks (heartbeats on the fast path write only Redis); the
+    # database's copy, never older than the grace allows while heartbeats flow, is
+    # the fallback. Read before the transactions.
+    seen = heartbeats.last_seen(candidates)
     ended = []
     for stream_id in candidates:
         with transaction.atomic():
@@ -511,9 +547,10 @@ def end_stale_streams(*, now: datetime | None = None) -> list[int]:
                 .filter(id=stream_id)
                 .first()
             )
-            if stream is None or not _ingest_expired(stream, now):
+            last = seen.get(stream_id)
+            if stream is None or not _ingest_expired(stream, now, last):
                 continue
-            _end(stream, _broadcast_stopped_at(stream), reason=_expiry_reason(stream))
+            _end(stream, _broadcast_stopped_at(stream, last), reason=_expiry_reason(stream))
             ended.append(stream_id)
     return ended
 
@@ -536,6 +573,10 @@ def settle_stream(*, stream_id: int) -> dict[str, object] | None:
         if stream.actual_end is None:
             stream.actual_end = _now()
             stream.save(update_fields=["actual_end", "updated_at"])
+    # Recorded by the ingest? Its archive (streams.archives; later recordings re-run it).
+    from streams.archives import enqueue_archive_if_recorded
+
+    enqueue_archive_if_recorded(stream.id)
     # The final peak first: the peak-viewer achievements read it.
     persist_viewer_peak(stream_id=stream.id)
     presence.forget_viewer_peak(stream.id)

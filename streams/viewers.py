@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from realtime import presence
+from realtime.events import invalidate_snapshots_on_commit
 from streams.models import LiveStream
 
 # Streams that ended this recently are still swept, in case their settle step missed.
@@ -27,9 +28,14 @@ def persist_viewer_peak(*, stream_id: int) -> int:
     """
     peak = presence.viewer_peak(stream_id)
     if peak > 0:
-        LiveStream.objects.annotate(current=Coalesce("max_viewers", 0)).filter(
-            id=stream_id, current__lt=peak
-        ).update(max_viewers=peak)
+        raised = (
+            LiveStream.objects.annotate(current=Coalesce("max_viewers", 0))
+            .filter(id=stream_id, current__lt=peak)
+            .update(max_viewers=peak)
+        )
+        if raised:
+            # max_viewers is in the public payload, and no room event carries it.
+            invalidate_snapshots_on_commit([stream_id])
     return peak
 
 

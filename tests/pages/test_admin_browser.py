@@ -26,10 +26,17 @@ from django.contrib.auth.models import Group
 from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
 from chat.models import ChatBan, ChatMessage, ChatModerator, ChatSettings
-from donations.models import OverlayToken, StreamDonation, StripeEvent, Transaction
+from donations.models import (
+    OverlayToken,
+    StreamDonation,
+    StreamGoal,
+    StripeEvent,
+    Transaction,
+)
 from donations.services import get_or_create_overlay_token
 from gamification.models import (
     Achievement,
@@ -39,11 +46,12 @@ from gamification.models import (
     UserAchievement,
     UserExpLog,
 )
-from streams.models import LiveStream
+from streams.models import LiveStream, StreamRecording
 from tests.support import stripe_server as stripe_support
 from tests.support.browser import WAIT_MS, chromium
 from tests.support.factories import make_stream, make_user
 from tests.support.servers import ROOT, asgi_server, subprocess_env
+from webhooks.models import WebhookDelivery, WebhookSubscription
 
 ADMIN_USERNAME = "site-admin"
 ADMIN_PASSWORD = "admin-horse-battery-42"
@@ -134,6 +142,13 @@ def one_of_each_model(superuser: User) -> dict[type[Model], Model]:
         payment_status="completed",
         payment_intent_id="pi_admin_test",
     )
+    subscription = WebhookSubscription.objects.create(
+        owner=streamer,
+        url="https://hooks.example.com/eldonia",
+        events=["stream.online"],
+        secret="whsec_admin_test_secret_value",
+    )
+    now = timezone.now()
     action = ExpAction.objects.order_by("id").first()
     achievement = Achievement.objects.order_by("id").first()
     assert action is not None and achievement is not None  # the migrations' seed rows
@@ -175,6 +190,21 @@ def one_of_each_model(superuser: User) -> dict[type[Model], Model]:
         DailyActionCount: DailyActionCount.objects.create(
             user=viewer, action_type=action.action_type, day=date.today(), count=3
         ),
+        StreamGoal: StreamGoal.objects.create(
+            stream=stream, title="New camera", amount=Decimal("10000"), set_at=now, updated_at=now
+        ),
+        StreamRecording: StreamRecording.objects.create(
+            stream=stream, path=f"{stream.stream_key}-1700000000.flv", size=1024
+        ),
+        WebhookSubscription: subscription,
+        WebhookDelivery: WebhookDelivery.objects.create(
+            subscription=subscription,
+            event_id="evt_admin_test",
+            event_type="stream.online",
+            payload={"id": "evt_admin_test", "type": "stream.online", "data": {}},
+            created_at=now,
+            next_attempt_at=now,
+        ),
     }
 
 
@@ -197,6 +227,7 @@ def test_every_admin_page_opens_styled_and_never_shows_a_secret(mode, log_dir, s
         "stream key": stream.stream_key,
         "overlay token": overlay.token,
         "overlay token digest": overlay.token_digest,
+        "webhook secret": objects[WebhookSubscription].secret,
     }
 
     env = production_env(static_root) if mode == "production" else {}

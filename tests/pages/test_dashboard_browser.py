@@ -150,6 +150,7 @@ def test_a_webhook_completed_donation_shows_in_the_list_and_totals_also_after_a_
         if os.environ.get("UPDATE_SCREENSHOTS") == "1":
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.evaluate("document.getElementById('overlay-url').textContent = 'hidden'")
+            page.evaluate("document.getElementById('goal-overlay-url').textContent = 'hidden'")
             page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
     assert StreamDonation.objects.get(id=donation.id).payment_status == "completed"
 

@@ -153,3 +153,53 @@ def test_the_renderer_refuses_bad_values(name):
     bad = {"INGEST_APP_URL": "web:8000; evil", "INGEST_RTMP_PORT": "70000", "INGEST_BIND": "a b"}
     with pytest.raises(ingest_conf.ConfigError):
         ingest_conf.settings_from_env({name: bad[name]})
+
+
+def mounts(name: str) -> dict[str, str]:
+    """A service's named volumes: mount path → ``volume`` or ``volume:ro``."""
+    result = {}
+    for spec in SERVICES[name].get("volumes") or []:
+        volume, path, *mode = spec.split(":")
+        result[path] = volume + (f":{mode[0]}" if mode else "")
+    return result
+
+
+def test_recordings_hls_and_media_are_shared_volumes_at_the_same_paths():
+    """The ingest records and cuts HLS where the app looks for them (on_record_done only
+    accepts files inside its INGEST_RECORD_DIR; thumbnails read HLS_DIR), and the web
+    service serves the MEDIA_ROOT the worker writes."""
+    app, ingest = service_env("worker"), service_env("ingest")
+    assert app == {**service_env("web"), "CELERY_METRICS_PORT": app["CELERY_METRICS_PORT"]}
+    for name in ("INGEST_RECORD_DIR", "HLS_DIR"):
+        assert app[name] == ingest[name], name
+    records, hls, media = app["INGEST_RECORD_DIR"], app["HLS_DIR"], app["MEDIA_ROOT"]
+    assert len({records, hls, media}) == 3
+    assert mounts("ingest")[records] == mounts("worker")[records].split(":")[0] == "recordings"
+    assert mounts("web")[records] == "recordings:ro"  # checked, never written
+    assert mounts("ingest")[hls] == "hls" and mounts("worker")[hls] == "hls:ro"
+    assert mounts("worker")[media] == "media"  # the worker writes archives and thumbnails
+    assert mounts("web")[media] == "media:ro"  # the web serves them
+    assert media not in mounts("ingest")  # nginx serves HLS only, never recordings
+    assert {"media", "recordings", "hls"} <= set(COMPOSE["volumes"])
+
+
+def test_the_ingest_records_into_its_private_dir_and_reports_each_file(tmp_path):
+    env = {
+        **service_env("ingest"),
+        "INGEST_WORK_DIR": str(tmp_path / "work"),
+        "HLS_DIR": str(tmp_path / "hls"),
+        "INGEST_RECORD_DIR": str(tmp_path / "rec"),
+        "INGEST_USER": "",
+    }
+    values = ingest_conf.write(tmp_path / "nginx.conf", env)
+    text = (tmp_path / "nginx.conf").read_text()
+    live = text[text.index("application live") : text.index("application hls")]
+    assert "record all;" in live and "record_unique on;" in live
+    assert f"record_path {tmp_path / 'rec'};" in live
+    assert (
+        "on_record_done http://web:8000/ingest/on_record_done?secret=ingest-secret"
+        f"&relay=rtmp://127.0.0.1:{values['rtmp_port']}/hls;" in live
+    )
+    # Private: the file names may hold stream keys; nothing serves the dir.
+    assert (tmp_path / "rec").stat().st_mode & 0o777 == 0o700
+    assert str(tmp_path / "rec") not in text[text.index("http {") :]

@@ -32,6 +32,9 @@ PUBLIC_FIELDS = {
     "total_donations",
     "currency",
     "created_at",
+    "goal",
+    "archive_url",
+    "thumbnail_url",
 }
 
 

@@ -3,7 +3,10 @@ shipped template ``deploy/nginx-rtmp.conf`` (the same renderer ``make run`` and
 docker-compose use), and ffmpeg publishers.
 
 nginx runs in the foreground (``daemon off``) as a ``ManagedProcess``; everything it
-writes (pid, temp files, HLS) stays under the test's directory.
+writes (pid, temp files, HLS, recordings) stays under the test's directory. The app
+server must be given the same recordings dir (``INGEST_RECORD_DIR``) to accept its
+``on_record_done`` callbacks: ``NginxRtmp.record_dir_for(log_dir)`` names it before
+nginx exists.
 """
 
 from __future__ import annotations
@@ -23,10 +26,18 @@ ingest_conf = load_module("deploy/ingest_conf.py", "ingest_conf")
 
 
 def ingest_env(
-    *, prefix: Path, rtmp_port: int, http_port: int, app_url: str, secret: str, update_seconds: int
+    *,
+    prefix: Path,
+    rtmp_port: int,
+    http_port: int,
+    app_url: str,
+    secret: str,
+    update_seconds: int,
+    record_dir: Path | None = None,
 ) -> dict[str, str]:
     """The environment ``deploy/ingest_conf.py`` renders from, for a test's nginx."""
     return {
+        "INGEST_RECORD_DIR": str(record_dir or prefix / "recordings"),
         "INGEST_APP_URL": app_url,
         "INGEST_SECRET": secret,
         "INGEST_RTMP_PORT": str(rtmp_port),
@@ -47,8 +58,10 @@ class NginxRtmp(ManagedProcess):
         secret: str,
         update_seconds: int = 2,
         http_port: int | None = None,
+        record_dir: Path | None = None,
     ):
         self.prefix = log_dir / "nginx"
+        self.record_dir = record_dir or self.record_dir_for(log_dir)
         self.rtmp_port = free_port()
         self.http_port = http_port or free_port()
         self.conf_path = self.prefix / "nginx.conf"
@@ -61,12 +74,18 @@ class NginxRtmp(ManagedProcess):
                 app_url=app_url,
                 secret=secret,
                 update_seconds=update_seconds,
+                record_dir=self.record_dir,
             ),
         )
         super().__init__(
             "nginx", ingest_conf.command(self.conf_path, values), dict(os.environ), log_dir
         )
         self.wait_ready()
+
+    @staticmethod
+    def record_dir_for(log_dir: Path) -> Path:
+        """Where the nginx of ``log_dir`` records broadcasts (by default)."""
+        return log_dir / "nginx" / "recordings"
 
     @property
     def hls_dir(self) -> Path:
