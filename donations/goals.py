@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from django.conf import settings
@@ -46,6 +46,7 @@ from core.exceptions import (
     ValidationFailed,
 )
 from donations import stripe_gateway
+from donations.amounts import parse_amount
 from donations.models import StreamGoal
 from donations.selectors import goal_event
 from realtime import groups
@@ -53,7 +54,6 @@ from realtime.events import send_event_on_commit
 from streams.models import LiveStream
 
 TITLE_MAX_LENGTH = 100
-AMOUNT_PATTERN = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # A goal can never be larger than a stream total can hold (DECIMAL(10,2)).
 _TOTAL_FIELD = LiveStream._meta.get_field("total_donations")
@@ -93,24 +93,7 @@ def _parse_title(raw: Any) -> str:
 
 
 def _parse_amount(raw: Any, currency: str) -> Decimal:
-    if isinstance(raw, bool) or raw is None:
-        raise ValidationFailed("amount is required, as a decimal string.", code="invalid_amount")
-    if isinstance(raw, int):
-        raw = str(raw)
-    if not isinstance(raw, str) or not AMOUNT_PATTERN.match(raw.strip()):
-        raise ValidationFailed(
-            'amount must be a decimal string such as "50000" or "500.00".', code="invalid_amount"
-        )
-    try:
-        amount = Decimal(raw.strip())
-    except InvalidOperation:
-        raise ValidationFailed("amount is not a number.", code="invalid_amount") from None
-    decimals = stripe_gateway.input_decimals(currency)
-    if amount != amount.quantize(Decimal(1).scaleb(-decimals)):
-        raise ValidationFailed(
-            f"{currency.upper()} amounts allow at most {decimals} decimal places.",
-            code="invalid_amount",
-        )
+    amount = parse_amount(raw, currency, example='"50000" or "500.00"')
     if amount <= 0:
         raise ValidationFailed("amount must be more than 0.", code="amount_too_small")
     maximum = maximum_goal_amount(currency)

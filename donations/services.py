@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import redis
@@ -40,6 +40,7 @@ from core.inputs import parse_id
 from core.redis import get_redis
 from core.redis import key as redis_key
 from donations import goals, stripe_gateway
+from donations.amounts import parse_amount
 from donations.models import OverlayToken, StreamDonation, Transaction
 from donations.selectors import (
     counted_total_sql,
@@ -58,7 +59,6 @@ logger = logging.getLogger(__name__)
 MESSAGE_MAX_LENGTH = 255
 DISPLAY_NAME_MAX_LENGTH = 25
 OVERLAY_TOKEN_BYTES = 32  # 43 URL-safe characters
-AMOUNT_PATTERN = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 Status = StreamDonation.PaymentStatus
 # The channel-layer message that tells overlay sockets of a rotated token to close.
@@ -101,25 +101,7 @@ def _clean_text(value: Any, *, field: str, max_length: int) -> str:
 
 
 def _parse_amount(raw: Any, currency: str) -> Decimal:
-    if isinstance(raw, bool) or raw is None:
-        raise ValidationFailed("amount is required, as a decimal string.", code="invalid_amount")
-    if isinstance(raw, int):
-        raw = str(raw)
-    if not isinstance(raw, str) or not AMOUNT_PATTERN.match(raw.strip()):
-        raise ValidationFailed(
-            'amount must be a decimal string such as "500" or "5.00".', code="invalid_amount"
-        )
-    try:
-        amount = Decimal(raw.strip())
-    except InvalidOperation:
-        raise ValidationFailed("amount is not a number.", code="invalid_amount") from None
-    decimals = stripe_gateway.input_decimals(currency)
-    step = Decimal(1).scaleb(-decimals)
-    if amount != amount.quantize(step):
-        raise ValidationFailed(
-            f"{currency.upper()} amounts allow at most {decimals} decimal places.",
-            code="invalid_amount",
-        )
+    amount = parse_amount(raw, currency, example='"500" or "5.00"')
     minimum = stripe_gateway.minimum_amount(currency)
     if amount < minimum:
         raise ValidationFailed(
