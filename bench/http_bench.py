@@ -450,18 +450,7 @@ class HttpBench:
     def setup(self, env: dict) -> dict:
         self.log(f"database {self.db} on {rt.redact(self.pg_admin)}")
         rt.pg_exec(self.pg_admin, f'CREATE DATABASE "{self.db}"')
-        log = self.logfile("migrate")
-        with open(log, "wb") as out:
-            r = subprocess.run(
-                [self.python, "manage.py", "migrate", "--noinput", "-v", "0"],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=300,
-            )
-        if r.returncode:
-            raise RuntimeError(f"migrate failed ({r.returncode}):\n{rt.tail(log)}")
+        rt.migrate(self.python, env, self.logfile("migrate"))
         code = SEED % {"list": LIST_STREAMS, "donations": DONATIONS, "warmup": WARMUP_DONATIONS}
         r = subprocess.run(
             [self.python, "manage.py", "shell", "-c", code],

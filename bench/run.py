@@ -264,6 +264,21 @@ def tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
+def migrate(python: str, env: dict, log: Path) -> None:
+    """``manage.py migrate`` into ``log``; raises with the log's tail on failure."""
+    with open(log, "wb") as out:
+        r = subprocess.run(
+            [python, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+        )
+    if r.returncode:
+        raise RuntimeError(f"migrate failed ({r.returncode}):\n{tail(log)}")
+
+
 def wait_until(check, proc: subprocess.Popen, timeout: float, what: str, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -551,18 +566,7 @@ class Bench:
         )
 
     def migrate_and_seed(self, env: dict) -> None:
-        log = self.logfile("migrate")
-        with open(log, "wb") as out:
-            r = subprocess.run(
-                [self.python, "manage.py", "migrate", "--noinput", "-v", "0"],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=300,
-            )
-        if r.returncode:
-            raise RuntimeError(f"migrate failed ({r.returncode}):\n{tail(log)}")
+        migrate(self.python, env, self.logfile("migrate"))
         log = self.logfile("seed")
         r = subprocess.run(
             [self.python, "manage.py", "shell", "-c", SEED % SENDER_USERS],
