@@ -116,7 +116,14 @@ TEMPLATES = [
 
 AUTH_USER_MODEL = "accounts.User"
 # Honours users.account_status: suspended/deleted accounts cannot log in (SPEC §5).
-AUTHENTICATION_BACKENDS = ["accounts.backends.AccountStatusBackend"]
+# Logins go through AccountStatusBackend alone (it ends authentication on a refusal).
+# Django's ModelBackend is listed so that sessions other parts of the platform create
+# with it (the shared sessions naming Django's default backend) keep working here;
+# account_status is enforced on every request and socket either way.
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.AccountStatusBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 # How often an open dashboard socket re-reads its owner's account_status.
 ACCOUNT_RECHECK_SECONDS = env_float("ACCOUNT_RECHECK_SECONDS", 15.0)
 AUTH_PASSWORD_VALIDATORS = [

@@ -57,6 +57,46 @@ def test_an_inactive_account_cannot_log_in(status):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("status", INACTIVE)
+def test_django_default_backend_never_lets_an_inactive_account_in(status):
+    """Django's ModelBackend is listed (for the platform's sessions), yet the right
+    password of a suspended account is refused by every login path, the admin's too."""
+    from django.contrib.auth import authenticate
+
+    user = make_user()
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    set_status(user, status)
+    assert authenticate(username=user.username, password=PASSWORD) is None
+    admin = Client()
+    page = admin.post(
+        "/admin/login/?next=/admin/", {"username": user.username, "password": PASSWORD}
+    )
+    assert page.status_code == 200  # the form again, with its error
+    assert admin.get("/admin/").status_code == 302  # still sent to the login page
+
+
+@pytest.mark.django_db
+def test_a_session_the_platform_made_with_djangos_default_backend_works():
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    user = make_user()
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.save()
+    client = Client()
+    client.cookies["sessionid"] = store.session_key
+    me = client.get("/api/auth/me")
+    assert me.status_code == 200 and me.json()["id"] == user.id
+    # ... and account_status still applies to it.
+    set_status(user, "suspended")
+    assert client.get("/api/auth/me").json()["error"]["code"] == "account_inactive"
+
+
+@pytest.mark.django_db
 def test_an_active_account_logs_in_and_null_status_counts_as_active():
     user = make_user()
     User.objects.filter(id=user.id).update(account_status=None)
